@@ -1,0 +1,36 @@
+# The two commands of the README: `make demo` and `make test`. Both start from nothing but python3.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export KEDRO_DISABLE_TELEMETRY := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install demo test lint bench bench-smoke clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install lint
+	$(PY) -m pytest --cov --cov-report=term -p no:cacheprovider
+
+lint: install
+	$(PY) -m ruff check conftest.py src tests $(wildcard benchmarks examples)
+	$(PY) -m ruff format --check conftest.py src tests $(wildcard benchmarks examples)
+	$(PY) -m mypy
+
+demo: install
+	$(PY) examples/run_demo.py
+
+bench: install
+	$(PY) benchmarks/run.py
+
+bench-smoke: install
+	$(PY) benchmarks/run.py --smoke
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage*

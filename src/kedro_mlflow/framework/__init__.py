@@ -1,0 +1,1 @@
+"""Kedro integration: the hook, the ``mlflow.yml`` schema and the ``kedro mlflow`` CLI."""

@@ -1,0 +1,1 @@
+"""Datasets. Nothing here knows of ``kedro_mlflow.framework``."""
