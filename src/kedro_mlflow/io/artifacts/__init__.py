@@ -1,5 +1,11 @@
 """``MlflowArtifactDataset``: version any local Kedro dataset as an MLflow artifact."""
 
-from kedro_mlflow.io.artifacts.artifact_dataset import MlflowArtifactDataset
+from kedro_mlflow.io.artifacts._uploads import start_background_uploads, wait_for_uploads
+from kedro_mlflow.io.artifacts.artifact_dataset import DISABLE_TRACKING_ENV, MlflowArtifactDataset
 
-__all__ = ["MlflowArtifactDataset"]
+__all__ = [
+    "DISABLE_TRACKING_ENV",
+    "MlflowArtifactDataset",
+    "start_background_uploads",
+    "wait_for_uploads",
+]
