@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from kedro.io import AbstractDataset, DatasetError, Version
 
 from kedro_mlflow.io.artifacts import _mlflow_store as store
+from kedro_mlflow.io.artifacts import _uploads
 from kedro_mlflow.io.artifacts._local_files import (
     local_target,
     refuse_remote_config,
@@ -172,16 +173,22 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
             ) from exc
         self._dataset.save(data)
         files = written_files(self._dataset, data)
-        try:
-            logged = store.upload(store.artifact_repository(run), files, self._artifact_path)
-            store.record_digests(run.info.run_id, logged)
-        except Exception as exc:
-            raise DatasetError(
-                f"{what}: logging '{self.artifact}' into MLflow run '{run.info.run_id}' "
-                f"(tracking URI '{store.tracking_uri()}') failed: {exc}. The data was saved "
-                f"locally at '{self._target.path}'."
-            ) from exc
-        logger.debug("Logged %s into MLflow run %s", [x.artifact for x in logged], run.info.run_id)
+        run_id = run.info.run_id
+
+        def upload() -> None:
+            try:
+                logged = store.upload(store.artifact_repository(run), files, self._artifact_path)
+                store.record_digests(run_id, logged)
+            except Exception as exc:
+                raise DatasetError(
+                    f"{what}: logging '{self.artifact}' into MLflow run '{run_id}' "
+                    f"(tracking URI '{store.tracking_uri()}') failed: {exc}. The data was "
+                    f"saved locally at '{self._target.path}'."
+                ) from exc
+            logger.debug("Logged %s into MLflow run %s", [x.artifact for x in logged], run_id)
+
+        if not _uploads.submit(f"'{self.artifact}' into run '{run_id}'", upload):
+            upload()
 
     def _run_for_save(self, what: str) -> Run:
         import mlflow  # noqa: PLC0415

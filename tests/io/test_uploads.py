@@ -1,0 +1,84 @@
+"""Background uploads: saves return early, the run's end waits, failures are listed."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import mlflow
+import pytest
+from kedro.io import DatasetError
+
+from kedro_mlflow.io.artifacts import start_background_uploads, wait_for_uploads
+from kedro_mlflow.io.artifacts._uploads import submit
+from tests.conftest import make_store
+from tests.io.test_artifact_dataset import DF, artifacts_of, csv
+
+
+@pytest.fixture
+def broken_store(tmp_path):
+    """A store whose artifact root lies under a regular file, so every upload fails."""
+    (tmp_path / "not-a-folder").write_text("")
+    return make_store(
+        f"sqlite:///{tmp_path}/mlflow.db", (tmp_path / "not-a-folder" / "mlruns").as_uri()
+    )
+
+
+def test_queued_uploads_all_land_after_wait(sqlite_store, tmp_path):
+    start_background_uploads(max_workers=2)
+    with mlflow.start_run() as run:
+        for name in ("a", "b", "c"):
+            csv(tmp_path / f"{name}.csv", artifact_path="out").save(DF)
+        wait_for_uploads()
+    assert artifacts_of(run.info.run_id) == ["out/a.csv", "out/b.csv", "out/c.csv"]
+    tags = mlflow.get_run(run.info.run_id).data.tags
+    assert {key for key in tags if key.startswith("kedro_mlflow.sha256/")} == {
+        "kedro_mlflow.sha256/out/a.csv",
+        "kedro_mlflow.sha256/out/b.csv",
+        "kedro_mlflow.sha256/out/c.csv",
+    }
+
+
+def test_failed_background_uploads_are_listed_and_local_files_kept(broken_store, tmp_path):
+    start_background_uploads()
+    with mlflow.start_run() as run:
+        csv(tmp_path / "a.csv").save(DF)
+        csv(tmp_path / "b.csv", artifact_path="rep").save(DF)
+        with pytest.raises(DatasetError) as info:
+            wait_for_uploads()
+    message = str(info.value)
+    assert "2 of 2 MLflow artifact upload(s) failed" in message
+    assert f"'a.csv' into run '{run.info.run_id}'" in message
+    assert "'rep/b.csv'" in message
+    assert (tmp_path / "a.csv").exists()
+    assert (tmp_path / "b.csv").exists()
+
+
+def test_failed_synchronous_upload_names_run_and_keeps_local_file(broken_store, tmp_path):
+    with mlflow.start_run() as run, pytest.raises(DatasetError) as info:
+        csv(tmp_path / "a.csv").save(DF)
+    assert run.info.run_id in str(info.value)
+    assert broken_store.tracking_uri in str(info.value)
+    assert (tmp_path / "a.csv").exists()
+
+
+def test_wait_without_start_is_a_no_op():
+    wait_for_uploads()
+
+
+def _submit_in_child(result):
+    result.put(submit("x", lambda: None))
+
+
+def test_forked_worker_uploads_synchronously():
+    """A ParallelRunner worker cannot be waited for by the parent: it must not queue."""
+    start_background_uploads()
+    try:
+        context = multiprocessing.get_context("fork")
+        result = context.Queue()
+        child = context.Process(target=_submit_in_child, args=(result,))
+        child.start()
+        child.join(30)
+        assert result.get(timeout=5) is False
+        assert submit("here", lambda: None) is True
+    finally:
+        wait_for_uploads()
