@@ -24,6 +24,8 @@ lint: install
 	$(PY) -m mypy
 
 demo: install
+	$(PY) -c "import spaceflights_mlflow" 2>/dev/null || \
+		$(PY) -m pip install --quiet -e examples/spaceflights-mlflow
 	$(PY) examples/run_demo.py
 
 bench: install

@@ -1,0 +1,3 @@
+"""Spaceflights MLflow: the kedro-mlflow demo project."""
+
+__version__ = "0.1"

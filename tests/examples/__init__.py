@@ -1,0 +1,1 @@
+"""Tests of the example project and its demo script."""

@@ -1,0 +1,174 @@
+"""``examples/run_demo.py`` (what ``make demo`` runs) on a copy of the example project."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "spaceflights-mlflow"
+RUN_DEMO = REPO / "examples" / "run_demo.py"
+
+TRAINING_ARTIFACTS = {
+    "companies.csv",
+    "shuttles.csv",
+    "preprocessed_companies.parquet",
+    "preprocessed_shuttles.parquet",
+    "model_input_table.parquet",
+    "train_set.parquet",
+    "test_set.parquet",
+    "regressor.pkl",
+    "test_predictions.csv",
+    "reporting/metrics.json",
+    "reporting/coefficients.csv",
+    "reporting/predictions.png",
+}
+SCORING_ARTIFACTS = {
+    "new_batch_predictions.csv",
+    "reporting/new_batch_metrics.json",
+    "reporting/new_batch_predictions.png",
+}
+
+
+@dataclass(frozen=True)
+class Demo:
+    project: Path
+    files_before: set[Path]
+    outputs: list[str]  # one per invocation of the demo
+
+
+def _files(root: Path) -> set[Path]:
+    return {path.relative_to(root) for path in root.rglob("*") if path.is_file()}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    """The demo run twice (as a second ``make demo`` would) in a fresh copy of the project."""
+    project = tmp_path_factory.mktemp("demo") / EXAMPLE.name
+    shutil.copytree(
+        EXAMPLE,
+        project,
+        ignore=shutil.ignore_patterns("data", "mlflow.db", "mlruns", "__pycache__", "*.egg-info"),
+    )
+    files_before = _files(project)
+    outputs = []
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, str(RUN_DEMO), "--project", str(project)],
+            cwd=project.parent,
+            capture_output=True,
+            text=True,
+            timeout=150,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        outputs.append(result.stdout)
+    return Demo(project, files_before, outputs)
+
+
+def _client(project: Path) -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+
+
+def _artifacts(client: Any, run_id: str, path: str | None = None) -> set[str]:
+    found: set[str] = set()
+    for info in client.list_artifacts(run_id, path):
+        found |= _artifacts(client, run_id, info.path) if info.is_dir else {info.path}
+    return found
+
+
+def _run_ids(output: str) -> tuple[str, str]:
+    first = re.search(r"^Run 1: ([0-9a-f]{32})", output, re.MULTILINE)
+    second = re.search(r"^Run 2: ([0-9a-f]{32})", output, re.MULTILINE)
+    assert first and second, output
+    return first[1], second[1]
+
+
+def test_each_demo_logs_two_new_runs(demo: Demo) -> None:
+    from mlflow.entities import ViewType
+
+    client = _client(demo.project)
+    experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    runs = client.search_runs(experiments, order_by=["attributes.start_time ASC"])
+    printed = [run_id for output in demo.outputs for run_id in _run_ids(output)]
+    assert [run.info.run_id for run in runs] == printed
+    assert {run.info.status for run in runs} == {"FINISHED"}
+
+
+@pytest.mark.parametrize("invocation", [0, 1], ids=["first-demo", "second-demo"])
+def test_first_run_logs_every_dataset_it_saved(demo: Demo, invocation: int) -> None:
+    first, _ = _run_ids(demo.outputs[invocation])
+    artifacts = _artifacts(_client(demo.project), first)
+    partitions = {path for path in artifacts if path.startswith("predictions_by_location/")}
+    assert artifacts - partitions == TRAINING_ARTIFACTS
+    assert partitions
+    assert all(path.endswith(".csv") for path in partitions)
+
+
+@pytest.mark.parametrize("invocation", [0, 1], ids=["first-demo", "second-demo"])
+def test_second_run_scores_the_model_of_the_first(
+    demo: Demo, invocation: int, tmp_path: Path
+) -> None:
+    first, second = _run_ids(demo.outputs[invocation])
+    client = _client(demo.project)
+    assert _artifacts(client, second) == SCORING_ARTIFACTS
+    model_file = client.download_artifacts(first, "regressor.pkl", str(tmp_path))
+    model = pickle.loads(Path(model_file).read_bytes())
+    metrics_file = client.download_artifacts(
+        second, "reporting/new_batch_metrics.json", str(tmp_path)
+    )
+    assert json.loads(Path(metrics_file).read_text())["model_id"] == model["model_id"]
+    # Read from the MLflow run: the catalog's local path was neither read nor written.
+    assert not (demo.project / "data" / "06_models" / "previous").exists()
+
+
+def test_each_demo_trains_a_new_model(demo: Demo) -> None:
+    model_ids = [
+        re.search(r"^Model ([0-9a-f]{32})", output, re.MULTILINE) for output in demo.outputs
+    ]
+    assert all(model_ids), demo.outputs
+    assert len({match[1] for match in model_ids if match}) == 2
+
+
+def test_demo_prints_the_ui_command(demo: Demo) -> None:
+    assert f"cd {demo.project.name} && " in demo.outputs[0]
+    assert "kedro mlflow ui" in demo.outputs[0]
+
+
+def test_demo_writes_only_files_git_ignores(demo: Demo) -> None:
+    git = shutil.which("git")
+    inside = (
+        git
+        and subprocess.run(
+            [git, "-C", str(REPO), "rev-parse", "--is-inside-work-tree"],
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
+    if not git or not inside:
+        pytest.skip("needs git and a clone of the repository")
+    new = sorted(
+        (EXAMPLE.relative_to(REPO) / path).as_posix()
+        for path in _files(demo.project) - demo.files_before
+    )
+    assert new
+    ignored = subprocess.run(
+        [git, "-C", str(REPO), "check-ignore", "--no-index", "--stdin"],
+        input="\n".join(new),
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    assert set(new) - set(ignored) == set()
