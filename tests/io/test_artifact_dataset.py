@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import pickle
 import textwrap
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import mlflow
 import pandas as pd
 import pytest
 import yaml
-from kedro.io import DataCatalog, DatasetError, MemoryDataset
+from kedro.io import AbstractDataset, DataCatalog, DatasetError, MemoryDataset
 from kedro_datasets.pandas import CSVDataset
 
 from kedro_mlflow.io.artifacts import MlflowArtifactDataset
@@ -367,3 +367,51 @@ def test_factory_pattern_datasets(sqlite_store, tmp_path):
     with mlflow.start_run() as run:
         catalog.save("sales_report", DF)
     assert artifacts_of(run.info.run_id) == ["reports/sales.csv"]
+
+
+class FolderOfCsvs(AbstractDataset[dict, dict]):
+    """A user's own dataset that writes a folder with one CSV per key, as some datasets do."""
+
+    def __init__(self, *, filepath: str) -> None:
+        self._filepath = PurePosixPath(filepath)
+
+    def save(self, data: dict) -> None:
+        Path(self._filepath).mkdir(parents=True, exist_ok=True)
+        for key, frame in data.items():
+            frame.to_csv(Path(self._filepath) / f"{key}.csv", index=False)
+
+    def load(self) -> dict:
+        return {p.stem: pd.read_csv(p) for p in sorted(Path(self._filepath).rglob("*.csv"))}
+
+    def _describe(self) -> dict:
+        return {"filepath": self._filepath}
+
+
+def test_dataset_writing_a_folder_logs_its_files(sqlite_store, tmp_path):
+    dataset = MlflowArtifactDataset(
+        dataset={"type": FolderOfCsvs, "filepath": str(tmp_path / "tables")},
+        artifact_path="out",
+    )
+    with mlflow.start_run() as run:
+        dataset.save({"x": DF, "y": DF})
+    assert artifacts_of(run.info.run_id) == ["out/tables/x.csv", "out/tables/y.csv"]
+    reader = MlflowArtifactDataset(
+        dataset={"type": FolderOfCsvs, "filepath": str(tmp_path / "new" / "tables")},
+        artifact_path="out",
+        run_id=run.info.run_id,
+    )
+    assert sorted(reader.load()) == ["x", "y"]
+
+
+def test_load_from_old_run_leaves_local_versions_alone(sqlite_store, tmp_path):
+    """Upstream overwrote the newest local version with the older run's artifact."""
+    config = {"type": "pandas.CSVDataset", "filepath": str(tmp_path / "f.csv"), "versioned": True}
+    with mlflow.start_run() as old:
+        MlflowArtifactDataset(dataset=config).save(pd.DataFrame({"a": [1]}))
+    with mlflow.start_run():
+        MlflowArtifactDataset(dataset=config).save(pd.DataFrame({"a": [2]}))
+    before = {p: p.read_bytes() for p in (tmp_path / "f.csv").rglob("*.csv")}
+    loaded = MlflowArtifactDataset(dataset=config, run_id=old.info.run_id).load()
+    assert loaded["a"].tolist() == [1]
+    assert {p: p.read_bytes() for p in (tmp_path / "f.csv").rglob("*.csv")} == before
+    assert MlflowArtifactDataset(dataset=config).load()["a"].tolist() == [2]
