@@ -1,8 +1,27 @@
-"""``kedro mlflow ...`` commands."""
+"""``kedro mlflow ...`` commands (entry point ``kedro.project_commands``).
+
+Kedro imports this module for every ``kedro`` command run in a project, ``kedro --help``
+included: mlflow and pydantic are imported inside the commands only.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
+
+if TYPE_CHECKING:
+    from kedro.framework.startup import ProjectMetadata
+
+    from kedro_mlflow.framework.config import MlflowSettings
+
+#: Tracking URIs ``kedro mlflow ui`` cannot serve: they are servers already.
+_SERVER_SCHEMES = ("http://", "https://", "databricks")
 
 
 @click.group(name="kedro-mlflow")
@@ -13,3 +32,130 @@ def commands() -> None:
 @commands.group(name="mlflow")
 def mlflow_commands() -> None:
     """Use MLflow in this Kedro project."""
+
+
+def _project(metadata: ProjectMetadata | None) -> Path:
+    if metadata is None:
+        raise click.ClickException(
+            "Not in a Kedro project: run `kedro mlflow ...` from a project's folder."
+        )
+    return Path(metadata.project_path)
+
+
+@mlflow_commands.command()
+@click.option(
+    "--env",
+    "-e",
+    default="local",
+    show_default=True,
+    help="The configuration environment (folder of conf/) to write mlflow.yml into.",
+)
+@click.option("--force", "-f", is_flag=True, help="Overwrite an existing mlflow.yml.")
+@click.pass_obj
+def init(metadata: ProjectMetadata | None, env: str, force: bool) -> None:
+    """Write conf/<env>/mlflow.yml: every key with its default, commented."""
+    from kedro.framework.project import settings  # noqa: PLC0415
+
+    project_path = _project(metadata)
+    conf_source = Path(str(settings.CONF_SOURCE))
+    conf_dir = conf_source if conf_source.is_absolute() else project_path / conf_source
+    if not conf_dir.is_dir():
+        raise click.ClickException(
+            f"The configuration folder '{conf_dir}' (CONF_SOURCE in settings.py) is not a "
+            f"local folder: write mlflow.yml into it by hand (see the README)."
+        )
+    env_path = Path(env)
+    if env_path.is_absolute() or ".." in env_path.parts or not env.strip():
+        raise click.BadParameter(
+            f"'{env}' is not an environment name; use e.g. 'local' or 'base'.", param_hint="--env"
+        )
+    target = conf_dir / env / "mlflow.yml"
+    shown = _relative(target, project_path)
+    if target.exists() and not force:
+        raise click.ClickException(
+            f"'{shown}' already exists and was left unchanged. Use --force to overwrite it, "
+            f"or --env to write into another environment."
+        )
+    template = resources.files("kedro_mlflow.framework").joinpath("mlflow.yml").read_text("utf-8")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(template, encoding="utf-8")
+    click.secho(f"'{shown}' written: every key with its default, commented.", fg="green")
+
+
+@mlflow_commands.command()
+@click.option(
+    "--env",
+    "-e",
+    default=None,
+    help="The configuration environment whose mlflow.yml is read (default: local).",
+)
+@click.option("--host", default=None, help="The host to listen on (default: 'ui.host').")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="The port to listen on (default: 'ui.port').",
+)
+@click.pass_obj
+def ui(
+    metadata: ProjectMetadata | None, env: str | None, host: str | None, port: int | None
+) -> None:
+    """Serve the MLflow UI of the project's tracking store."""
+    project_path = _project(metadata)
+    settings = _settings(project_path, env)
+    uri = settings.tracking_uri
+    if uri.startswith(_SERVER_SCHEMES):
+        raise click.ClickException(
+            f"The tracking URI of this project is the server '{uri}' (from "
+            f"{settings.tracking_uri_origin}): open it in a browser. `kedro mlflow ui` serves "
+            f"local stores only (sqlite, databases)."
+        )
+    host = host or settings.config.ui.host
+    port_text = str(port or settings.config.ui.port)
+    command = [
+        sys.executable, "-m", "mlflow", "ui",
+        "--backend-store-uri", uri,
+        "--host", host, "--port", port_text,
+        # One worker serves one user, and starts in seconds rather than half a minute.
+        "--workers", "1",
+    ]  # fmt: skip
+    if settings.registry_uri:
+        command += ["--registry-store-uri", settings.registry_uri]
+    if settings.artifact_location:
+        # Experiments created from the UI keep their artifacts in the project too.
+        command += ["--default-artifact-root", settings.artifact_location]
+    environ = dict(os.environ)
+    # Background jobs (used by GenAI evaluation) cost a slow start; opt back in with the env.
+    environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    click.echo(f"MLflow UI of '{uri}' on http://{host}:{port_text} (Ctrl+C to stop)")
+    try:
+        code = subprocess.call(command, env=environ, cwd=project_path)  # noqa: S603
+    except KeyboardInterrupt:
+        return
+    if code not in (0, -2, 130):  # -2 / 130: stopped with Ctrl+C
+        raise click.ClickException(
+            f"mlflow ui exited with code {code}. If port {port_text} is taken, choose another "
+            f"with --port or 'ui.port' in mlflow.yml."
+        )
+
+
+def _settings(project_path: Path, env: str | None) -> MlflowSettings:
+    """The project's MLflow settings for ``env``, read as ``kedro run --env`` reads them."""
+    from kedro.framework.session import KedroSession  # noqa: PLC0415
+
+    from kedro_mlflow.framework.config import MlflowConfigError  # noqa: PLC0415
+    from kedro_mlflow.framework.hooks import configure_tracking  # noqa: PLC0415
+
+    try:
+        session = KedroSession.create(project_path=project_path, env=env)
+        with session:
+            return configure_tracking(session.load_context())
+    except MlflowConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
