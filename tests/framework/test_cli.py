@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -95,16 +96,24 @@ def test_ui_serves_the_project_store(project):
                 time.sleep(0.3)
         assert (project / "mlflow.db").is_file()
         assert not (project / "notebooks" / "mlflow.db").exists()
+        # A SIGTERM to `kedro mlflow ui` alone (not its group) must stop the server too.
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
+                    pass
+            except OSError:
+                break
+            assert time.monotonic() < deadline, "the server outlived `kedro mlflow ui`"
+            time.sleep(0.3)
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        process.wait()
 
 
-@OMEGACONF_DEPRECATION
 def test_ui_of_a_server_says_to_open_it(in_process):
     write(
         in_process / "conf" / "local" / "mlflow.yml",

@@ -7,6 +7,7 @@ included: mlflow and pydantic are imported inside the commands only.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from importlib import resources
@@ -128,15 +129,30 @@ def ui(
     # Background jobs (used by GenAI evaluation) cost a slow start; opt back in with the env.
     environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     click.echo(f"MLflow UI of '{uri}' on http://{host}:{port_text} (Ctrl+C to stop)")
-    try:
-        code = subprocess.call(command, env=environ, cwd=project_path)  # noqa: S603
-    except KeyboardInterrupt:
-        return
+    code = _serve(command, environ, project_path)
     if code not in (0, -2, 130):  # -2 / 130: stopped with Ctrl+C
         raise click.ClickException(
             f"mlflow ui exited with code {code}. If port {port_text} is taken, choose another "
             f"with --port or 'ui.port' in mlflow.yml."
         )
+
+
+def _serve(command: list[str], environ: dict[str, str], cwd: Path) -> int:
+    """Run the server until it exits; a SIGTERM sent to us stops it too.
+
+    Ctrl+C reaches the whole process group, but a SIGTERM (a process manager, ``kill``)
+    reaches only this process: forward it, or the server and its workers outlive us.
+    """
+    server = subprocess.Popen(command, env=environ, cwd=cwd)  # noqa: S603
+    previous = signal.signal(signal.SIGTERM, lambda signum, _: server.send_signal(signum))
+    try:
+        while True:
+            try:
+                return server.wait()
+            except KeyboardInterrupt:
+                continue  # the server got the same Ctrl+C; wait for it to stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _settings(project_path: Path, env: str | None) -> MlflowSettings:
