@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import pickle
 import textwrap
 from pathlib import Path, PurePosixPath
@@ -165,16 +167,22 @@ def test_describe_nests_inner_description(tmp_path):
 # -- save ---------------------------------------------------------------------------
 
 
-def test_save_logs_into_active_run_with_digest_tag(sqlite_store, tmp_path):
+@pytest.mark.parametrize("size", [10, 9 * 1024 * 1024], ids=["small", "digest-on-another-core"])
+def test_save_logs_into_active_run_with_digest_tag(sqlite_store, tmp_path, size):
+    dataset = MlflowArtifactDataset(
+        dataset={"type": "pickle.PickleDataset", "filepath": str(tmp_path / "f.pkl")},
+        artifact_path="reporting",
+    )
     with mlflow.start_run() as run:
-        csv(tmp_path / "f.csv", artifact_path="reporting").save(DF)
+        dataset.save(os.urandom(size))
         assert mlflow.active_run().info.run_id == run.info.run_id
     tags = mlflow.get_run(run.info.run_id).data.tags
-    sha, size = tags["kedro_mlflow.sha256/reporting/f.csv"].split()
-    assert int(size) == (tmp_path / "f.csv").stat().st_size
-    import hashlib
-
-    assert sha == hashlib.sha256((tmp_path / "f.csv").read_bytes()).hexdigest()
+    sha, logged_size = tags["kedro_mlflow.sha256/reporting/f.pkl"].split()
+    content = (tmp_path / "f.pkl").read_bytes()
+    assert int(logged_size) == len(content)
+    assert sha == hashlib.sha256(content).hexdigest()
+    artifact = Path(mlflow.get_run(run.info.run_id).info.artifact_uri[len("file://") :])
+    assert (artifact / "reporting" / "f.pkl").read_bytes() == content
 
 
 def test_save_with_run_id_leaves_active_run_untouched(sqlite_store, tmp_path):

@@ -66,7 +66,7 @@ def test_wait_without_start_is_a_no_op():
 
 
 def _submit_in_child(result):
-    result.put(submit("x", lambda: None))
+    result.put(submit("x", "run", list))
 
 
 def test_forked_worker_uploads_synchronously():
@@ -79,6 +79,6 @@ def test_forked_worker_uploads_synchronously():
         child.start()
         child.join(30)
         assert result.get(timeout=5) is False
-        assert submit("here", lambda: None) is True
+        assert submit("here", "run", list) is True
     finally:
         wait_for_uploads()

@@ -10,11 +10,14 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import re
 import shutil
 import socket
 import tempfile
+import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -96,29 +99,61 @@ def local_artifact_dir(repo: ArtifactRepository) -> Path | None:
     return Path(artifact_dir) if artifact_dir else None
 
 
-class _HashingReader:
-    """A binary reader that digests what passes through it (one read of the file)."""
+class _Digest:
+    """sha256 of bytes fed to it, computed on another core for large files.
 
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-        self.sha256 = hashlib.sha256()
+    Hashing a chunk releases the GIL, so the copy and the digest run side by side:
+    a file is read once, and a save costs about a copy, not a copy plus a hash.
+    """
+
+    def __init__(self, threaded: bool) -> None:
+        self._sha256 = hashlib.sha256()
         self.size = 0
+        self._queue: queue.Queue[bytes | None] | None = None
+        if threaded:
+            self._queue = queue.Queue(maxsize=8)  # at most 8 MiB in flight
+            self._thread = threading.Thread(target=self._drain, daemon=True)
+            self._thread.start()
+
+    def _drain(self) -> None:
+        assert self._queue is not None  # noqa: S101 - started only with a queue
+        while (chunk := self._queue.get()) is not None:
+            self._sha256.update(chunk)
+
+    def feed(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self._queue is None:
+            self._sha256.update(chunk)
+        else:
+            self._queue.put(chunk)
+
+    def close(self) -> str:
+        if self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._queue = None
+        return self._sha256.hexdigest()
+
+
+class _DigestingReader:
+    """A binary reader that feeds what passes through it to a ``_Digest``."""
+
+    def __init__(self, stream: BinaryIO, digest: _Digest) -> None:
+        self._stream = stream
+        self._digest = digest
 
     def read(self, size: int = -1) -> bytes:
         chunk = self._stream.read(size)
-        self.sha256.update(chunk)
-        self.size += len(chunk)
+        self._digest.feed(chunk)
         return chunk
 
 
 def file_digest(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
+    digest = _Digest(threaded=False)
     with path.open("rb") as stream:
         while chunk := stream.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+            digest.feed(chunk)
+    return digest.close(), digest.size
 
 
 @dataclass(frozen=True)
@@ -147,15 +182,21 @@ def upload(
         parent, _, filename = artifact.rpartition("/")
         stream_upload = getattr(repo, "log_artifact_from_stream", None)
         if stream_upload is not None:
-            # Local store: copy and digest in the same pass over the file.
-            with local.open("rb") as stream:
-                reader = _HashingReader(stream)
-                stream_upload(reader, filename, parent or None)
-            sha256, size = reader.sha256.hexdigest(), reader.size
+            # Local store: one read of the file feeds both the copy and the digest.
+            digest = _Digest(threaded=local.stat().st_size > 4 * CHUNK)
+            try:
+                with local.open("rb") as stream:
+                    stream_upload(_DigestingReader(stream, digest), filename, parent or None)
+            finally:
+                sha256 = digest.close()
+            size = digest.size
         else:
-            # Every name ends in the local file's own name, so MLflow names it right.
-            sha256, size = file_digest(local)
-            repo.log_artifact(str(local), parent or None)
+            # Remote store: MLflow reads the file itself; digest it meanwhile, from the
+            # page cache. Every name ends in the local file's own name, as MLflow names it.
+            with ThreadPoolExecutor(1) as pool:
+                digested = pool.submit(file_digest, local)
+                repo.log_artifact(str(local), parent or None)
+                sha256, size = digested.result()
         logged.append(Logged(artifact, sha256, size))
     return logged
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 from kedro.io import DatasetError
 
+from kedro_mlflow.io.artifacts import _mlflow_store as store
+
 logger = logging.getLogger(__name__)
 
 
@@ -24,7 +26,7 @@ logger = logging.getLogger(__name__)
 class _Queue:
     pid: int
     executor: ThreadPoolExecutor
-    jobs: list[tuple[str, Future[None]]] = field(default_factory=list)
+    jobs: list[tuple[str, str, Future[list[store.Logged]]]] = field(default_factory=list)
 
 
 _queue: _Queue | None = None
@@ -44,12 +46,16 @@ def start_background_uploads(max_workers: int = 4) -> None:
             _queue = _Queue(os.getpid(), executor)
 
 
-def submit(description: str, upload: Callable[[], None]) -> bool:
-    """Queue ``upload`` if background uploads are on in this process; else return False."""
+def submit(description: str, run_id: str, upload: Callable[[], list[store.Logged]]) -> bool:
+    """Queue ``upload`` into ``run_id`` if background uploads are on in this process.
+
+    Returns:
+        False, having done nothing, when they are off: the caller uploads itself.
+    """
     with _lock:
         if _queue is None or _queue.pid != os.getpid():
             return False
-        _queue.jobs.append((description, _queue.executor.submit(upload)))
+        _queue.jobs.append((description, run_id, _queue.executor.submit(upload)))
         return True
 
 
@@ -64,16 +70,28 @@ def wait_for_uploads() -> None:
         queue, _queue = _queue, None
     if queue is None or queue.pid != os.getpid():
         return
-    pending = [future for _, future in queue.jobs if not future.done()]
+    futures = [future for _, _, future in queue.jobs]
+    pending = sum(not future.done() for future in futures)
     if pending:
-        logger.info("Waiting for %d MLflow artifact upload(s) to finish", len(pending))
-    wait([future for _, future in queue.jobs])
+        logger.info("Waiting for %d MLflow artifact upload(s) to finish", pending)
+    wait(futures)
     queue.executor.shutdown()
     failures = [
         f"- {description}: {future.exception()}"
-        for description, future in queue.jobs
+        for description, _, future in queue.jobs
         if future.exception() is not None
     ]
+    logged: dict[str, list[store.Logged]] = {}
+    for _, run_id, future in queue.jobs:
+        if future.exception() is None:
+            logged.setdefault(run_id, []).extend(future.result())
+    for run_id, files in logged.items():
+        try:
+            store.record_digests(run_id, files)
+        except Exception as exc:  # reported with the other failures below
+            failures.append(
+                f"- the sha256 digests of {len(files)} file(s) of run '{run_id}': {exc}"
+            )
     if failures:
         raise DatasetError(
             f"{len(failures)} of {len(queue.jobs)} MLflow artifact upload(s) failed; their "

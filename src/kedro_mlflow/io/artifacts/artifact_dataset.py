@@ -175,10 +175,11 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         files = written_files(self._dataset, data)
         run_id = run.info.run_id
 
-        def upload() -> None:
+        def upload(record: bool) -> list[store.Logged]:
             try:
                 logged = store.upload(store.artifact_repository(run), files, self._artifact_path)
-                store.record_digests(run_id, logged)
+                if record:
+                    store.record_digests(run_id, logged)
             except Exception as exc:
                 raise DatasetError(
                     f"{what}: logging '{self.artifact}' into MLflow run '{run_id}' "
@@ -186,9 +187,13 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
                     f"saved locally at '{self._target.path}'."
                 ) from exc
             logger.debug("Logged %s into MLflow run %s", [x.artifact for x in logged], run_id)
+            return logged
 
-        if not _uploads.submit(f"'{self.artifact}' into run '{run_id}'", upload):
-            upload()
+        # Queued uploads record their digests in one batch per run when the queue is
+        # waited for: one tracking call per run, not one per save.
+        description = f"'{self.artifact}' into run '{run_id}'"
+        if not _uploads.submit(description, run_id, lambda: upload(record=False)):
+            upload(record=True)
 
     def _run_for_save(self, what: str) -> Run:
         import mlflow  # noqa: PLC0415
