@@ -423,3 +423,36 @@ def test_load_from_old_run_leaves_local_versions_alone(sqlite_store, tmp_path):
     assert loaded["a"].tolist() == [1]
     assert {p: p.read_bytes() for p in (tmp_path / "f.csv").rglob("*.csv")} == before
     assert MlflowArtifactDataset(dataset=config).load()["a"].tolist() == [2]
+
+
+@pytest.mark.parametrize(("crash", "status"), [(True, "FAILED"), (False, "FINISHED")])
+def test_implicit_run_ends_with_the_script_outcome(tmp_path, crash, status):
+    """Upstream's implicit run was marked FINISHED at exit even when the script crashed."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import mlflow, pandas as pd
+            from kedro_mlflow.io.artifacts import MlflowArtifactDataset
+            mlflow.set_tracking_uri("sqlite:///{tmp_path}/mlflow.db")
+            mlflow.set_experiment(experiment_id=mlflow.create_experiment(
+                "e", artifact_location="{(tmp_path / "mlruns").as_uri()}"))
+            MlflowArtifactDataset(
+                dataset={{"type": "pandas.CSVDataset", "filepath": "{tmp_path}/f.csv"}}
+            ).save(pd.DataFrame({{"a": [1]}}))
+            if {crash}:
+                raise RuntimeError("the script crashed")
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], check=False, capture_output=True, text=True
+    )
+    assert (done.returncode != 0) is crash, done.stderr
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert run.info.status == status
+    assert artifacts_of(run.info.run_id) == ["f.csv"]
