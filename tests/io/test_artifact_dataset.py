@@ -456,3 +456,18 @@ def test_implicit_run_ends_with_the_script_outcome(tmp_path, crash, status):
     (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
     assert run.info.status == status
     assert artifacts_of(run.info.run_id) == ["f.csv"]
+
+
+def test_load_from_a_run_records_lineage_in_the_current_run(sqlite_store, tmp_path):
+    with mlflow.start_run() as source:
+        csv(tmp_path / "f.csv", artifact_path="rep").save(DF)
+    reader = csv(tmp_path / "f.csv", artifact_path="rep", run_id=source.info.run_id)
+    reader.load()  # no current run: nothing to record, nothing started
+    assert mlflow.active_run() is None
+    with mlflow.start_run() as consumer:
+        reader.load()
+    tags = mlflow.get_run(consumer.info.run_id).data.tags
+    sha = mlflow.get_run(source.info.run_id).data.tags["kedro_mlflow.sha256/rep/f.csv"]
+    assert tags[f"kedro_mlflow.input/{source.info.run_id}/rep/f.csv"] == (
+        f"runs:/{source.info.run_id}/rep/f.csv {sha}"
+    )

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
 DIGEST_TAG_PREFIX = "kedro_mlflow.sha256/"
+INPUT_TAG_PREFIX = "kedro_mlflow.input/"
 _TAG_KEY_OK = re.compile(r"^[A-Za-z0-9_\-. /]+$")
 _MARKER = ".kedro_mlflow_cache.json"
 REACH_TIMEOUT_S = 5.0
@@ -165,11 +166,29 @@ class Logged:
     size: int
 
 
-def digest_tag_key(artifact: str) -> str:
-    key = DIGEST_TAG_PREFIX + artifact
+def _tag_key(prefix: str, path: str) -> str:
+    """``prefix + path`` where MLflow accepts it as a tag key, else a hash of the path."""
+    key = prefix + path
     if len(key) <= 250 and _TAG_KEY_OK.match(key) and "//" not in key and ".." not in key:
         return key
-    return DIGEST_TAG_PREFIX + "sha1-" + hashlib.sha1(artifact.encode()).hexdigest()  # noqa: S324
+    return prefix + "sha1-" + hashlib.sha1(path.encode()).hexdigest()  # noqa: S324
+
+
+def digest_tag_key(artifact: str) -> str:
+    return _tag_key(DIGEST_TAG_PREFIX, artifact)
+
+
+def record_input(consumer_run_id: str, source: Run, artifact: str) -> None:
+    """Tag the run that loaded ``artifact`` of ``source`` with where it came from (lineage)."""
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    source_id = source.info.run_id
+    recorded = source.data.tags.get(digest_tag_key(artifact), "")
+    MlflowClient().set_tag(
+        consumer_run_id,
+        _tag_key(INPUT_TAG_PREFIX, f"{source_id}/{artifact}"),
+        f"runs:/{source_id}/{artifact} {recorded}".strip(),
+    )
 
 
 def upload(

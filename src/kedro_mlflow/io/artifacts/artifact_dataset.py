@@ -159,7 +159,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
     # -- save ---------------------------------------------------------------------
 
     def save(self, data: Any) -> None:
-        if os.environ.get(DISABLE_TRACKING_ENV, "").lower() in {"1", "true", "yes"}:
+        if _tracking_disabled():
             self._dataset.save(data)
             return
         what = self._what("Saving")
@@ -231,7 +231,11 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         what = self._what("Loading")
         run = store.get_run(self._run_id, what)
         local = store.fetch(run, store.artifact_repository(run), self.artifact, what)
-        return self._reader(local).load()
+        data = self._reader(local).load()
+        consumer = None if _tracking_disabled() else _current_run_id()
+        if consumer is not None and consumer != self._run_id:
+            store.record_input(consumer, run, self.artifact)
+        return data
 
     def _reader(self, local: Path) -> AbstractDataset[Any, Any]:
         """The wrapped dataset, unversioned, reading ``local`` instead of its own path."""
@@ -249,6 +253,20 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
 
     def _release(self) -> None:
         self._dataset.release()
+
+
+def _tracking_disabled() -> bool:
+    return os.environ.get(DISABLE_TRACKING_ENV, "").lower() in {"1", "true", "yes"}
+
+
+def _current_run_id() -> str | None:
+    """The run this thread or process logs into (no run is started for it)."""
+    import mlflow  # noqa: PLC0415
+
+    active = mlflow.active_run()
+    if active is not None:
+        return str(active.info.run_id)
+    return os.environ.get("MLFLOW_RUN_ID") or None
 
 
 _implicit_runs: set[str] = set()
