@@ -16,15 +16,15 @@ import logging
 import os
 import re
 import shlex
-import socket
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 from kedro.framework.hooks import hook_impl
+
+from kedro_mlflow._net import unreachable
 
 if TYPE_CHECKING:
     from kedro.framework.context import KedroContext
@@ -54,7 +54,6 @@ DEFAULT_PIPELINE = "__default__"
 #: MLflow refuses longer param values and tag values.
 MAX_PARAM_LENGTH = 6000
 MAX_TAG_LENGTH = 8000
-_REACH_TIMEOUT_S = 5.0
 _TRUE = {"1", "true", "yes"}
 
 
@@ -449,14 +448,8 @@ def _ensure_reachable(settings: MlflowSettings) -> None:
     """Fail in seconds when a tracking server is down (MLflow retries for minutes)."""
     from kedro_mlflow.framework.config import MlflowConfigError  # noqa: PLC0415
 
-    parsed = urlparse(settings.tracking_uri)
-    if parsed.scheme not in {"http", "https"}:
-        return
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname or "localhost", port), _REACH_TIMEOUT_S):
-            pass
-    except OSError as exc:
+    exc = unreachable(settings.tracking_uri)
+    if exc is not None:
         raise MlflowConfigError(
             f"The MLflow tracking server '{settings.tracking_uri}' (from "
             f"{settings.tracking_uri_origin}) is unreachable ({exc}). Start it, or change "

@@ -13,7 +13,6 @@ import os
 import queue
 import re
 import shutil
-import socket
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -21,9 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
-from urllib.parse import urlparse
 
 from kedro.io import DatasetError
+
+from kedro_mlflow._net import unreachable
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -36,7 +36,6 @@ DIGEST_TAG_PREFIX = "kedro_mlflow.sha256/"
 INPUT_TAG_PREFIX = "kedro_mlflow.input/"
 _TAG_KEY_OK = re.compile(r"^[A-Za-z0-9_\-. /]+$")
 _MARKER = ".kedro_mlflow_cache.json"
-REACH_TIMEOUT_S = 5.0
 
 
 def tracking_uri() -> str:
@@ -55,14 +54,8 @@ def ensure_reachable(uri: str, what: str) -> None:
     MLflow's own client retries a refused connection for minutes; a save
     should say at once that the server is down.
     """
-    parsed = urlparse(uri)
-    if parsed.scheme not in {"http", "https"}:
-        return
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname or "localhost", port), REACH_TIMEOUT_S):
-            pass
-    except OSError as exc:
+    exc = unreachable(uri)
+    if exc is not None:
         raise TrackingUnreachableError(
             f"{what}: the MLflow tracking server at '{uri}' is unreachable ({exc}). "
             f"Start the server or fix 'server.mlflow_tracking_uri' in mlflow.yml "
