@@ -1,0 +1,288 @@
+"""Generate the Kedro project the ``kedro run`` workloads use (in ``benchmarks/.work``).
+
+One project, several Kedro environments, so every variant runs the same nodes:
+
+- ``base``: plain datasets (``catalog.yml``) and an ``mlflow.yml`` (local sqlite store).
+- ``mlflow``: the same entries wrapped in ``kedro_mlflow.io.artifacts.MlflowArtifactDataset``.
+- ``remote``: wrapped entries, ``mlflow.yml`` pointing at the loopback ``mlflow server``.
+- ``runs_<R>``: wrapped entries, ``mlflow.yml`` pointing at a store holding R runs.
+
+Pipelines: ``__default__`` (13 outputs: CSV, Parquet, pickle), ``big`` (4 large pickles, each
+read back by a node that then "computes" for ``sleep_s``), ``wide_<N>`` (one node, N outputs)
+and ``tiny`` (one output). Catalog files are written as JSON, which is valid YAML.
+
+Every project also carries a timing hook: a ``hookwrapper`` per hook spec, which pluggy runs
+around all the other implementations of that spec, so the time between its two marks is what
+the plugins' hooks spent there. It writes ``BENCH_HOOK_TIMES`` (a JSON file) when that
+variable is set and does nothing otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE = "benchproj"
+WRAPPER = "kedro_mlflow.io.artifacts.MlflowArtifactDataset"
+
+PYPROJECT = """\
+[build-system]
+requires = ["setuptools"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "benchproj"
+version = "0.1.0"
+
+[tool.kedro]
+package_name = "benchproj"
+project_name = "benchproj"
+kedro_init_version = "{kedro_version}"
+source_dir = "src"
+"""
+
+SETTINGS = """\
+from benchproj.timing_hooks import TIMING
+
+HOOKS = (TIMING,)
+CONFIG_LOADER_ARGS = {"base_env": "base", "default_run_env": "local"}
+"""
+
+TIMING_HOOKS = '''\
+"""Timestamps around every other hook implementation: one hookwrapper per spec."""
+
+import json
+import os
+import time
+
+from kedro.framework.hooks import hook_impl
+
+_EVENTS = []
+
+
+def _mark(name):
+    if os.environ.get("BENCH_HOOK_TIMES"):
+        _EVENTS.append((name, time.perf_counter()))
+
+
+def _dump():
+    path = os.environ.get("BENCH_HOOK_TIMES")
+    if path:
+        with open(path, "w") as out:
+            json.dump(_EVENTS, out)
+
+
+class _Timing:
+    @hook_impl(hookwrapper=True)
+    def after_context_created(self):
+        _mark("after_context_created.first")
+        yield
+        _mark("after_context_created.last")
+
+    @hook_impl(hookwrapper=True)
+    def after_catalog_created(self):
+        _mark("after_catalog_created.first")
+        yield
+        _mark("after_catalog_created.last")
+
+    @hook_impl(hookwrapper=True)
+    def before_pipeline_run(self):
+        _mark("before_pipeline_run.first")
+        yield
+        _mark("before_pipeline_run.last")
+
+    @hook_impl(hookwrapper=True)
+    def after_pipeline_run(self):
+        _mark("after_pipeline_run.first")
+        yield
+        _mark("after_pipeline_run.last")
+        _dump()
+
+
+TIMING = _Timing()
+'''
+
+NODES = '''\
+"""Node functions of the benchmark project."""
+
+import time
+
+import numpy as np
+import pandas as pd
+
+
+def make_raw(rows, seed):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(rng.random((rows, 10)), columns=[f"c{i}" for i in range(10)])
+
+
+def features(raw):
+    out = raw.copy()
+    out["sum"] = raw.sum(axis=1)
+    out["max"] = raw.max(axis=1)
+    return out
+
+
+def fit(feat):
+    values = feat.to_numpy()
+    cov = np.cov(values, rowvar=False)
+    return {"mean": values.mean(axis=0), "cov": cov, "sample": values[:20000]}
+
+
+def report(*models):
+    return pd.DataFrame([{"model": i, "mean0": m["mean"][0]} for i, m in enumerate(models)])
+
+
+def make_big(size):
+    return b"\\x01" * size
+
+
+def use_big(data, sleep_s):
+    time.sleep(sleep_s)
+    return {"n": len(data)}
+
+
+def make_wide(n):
+    return [{"i": i, "values": list(range(50))} for i in range(n)]
+
+
+def make_tiny():
+    return {"x": 1}
+'''
+
+REGISTRY = '''\
+"""Pipelines of the benchmark project."""
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Pipeline, node
+
+from benchproj import nodes
+
+WIDE = {wide}
+
+
+def _wide(n):
+    make = update_wrapper(partial(nodes.make_wide, n), nodes.make_wide)
+    return Pipeline([node(make, None, [f"wide_{{i}}" for i in range(n)], name=f"wide_{{n}}")])
+
+
+def register_pipelines():
+    example = []
+    for i in range(4):
+        example += [
+            node(nodes.make_raw, ["params:rows", f"params:seed_{{i}}"], f"raw_{{i}}",
+                 name=f"raw_{{i}}"),
+            node(nodes.features, f"raw_{{i}}", f"feat_{{i}}", name=f"feat_{{i}}"),
+            node(nodes.fit, f"feat_{{i}}", f"model_{{i}}", name=f"model_{{i}}"),
+        ]
+    example.append(node(nodes.report, [f"model_{{i}}" for i in range(4)], "report", name="report"))
+    big = []
+    for i in range(4):
+        big += [
+            node(nodes.make_big, "params:big_size", f"big_{{i}}", name=f"make_big_{{i}}"),
+            node(nodes.use_big, [f"big_{{i}}", "params:sleep_s"], f"big_summary_{{i}}",
+                 name=f"use_big_{{i}}"),
+        ]
+    pipelines = {{
+        "__default__": Pipeline(example),
+        "big": Pipeline(big),
+        "tiny": Pipeline([node(nodes.make_tiny, None, "tiny_out", name="tiny")]),
+    }}
+    for n in WIDE:
+        pipelines[f"wide_{{n}}"] = _wide(n)
+    return pipelines
+'''
+
+
+@dataclass(frozen=True)
+class Sizes:
+    rows: int  # rows of each raw table of the example pipeline
+    big_size: int  # bytes of each of the 4 pickles of the ``big`` pipeline
+    sleep_s: float  # "compute" time of each node reading a big pickle
+    wide: tuple[int, ...]  # output counts of the ``wide_<N>`` pipelines
+
+
+def plain_catalog() -> dict[str, dict]:
+    catalog: dict[str, dict] = {}
+    for i in range(4):
+        catalog[f"raw_{i}"] = {"type": "pandas.CSVDataset", "filepath": f"data/raw/raw_{i}.csv"}
+        catalog[f"feat_{i}"] = {
+            "type": "pandas.ParquetDataset",
+            "filepath": f"data/feat/feat_{i}.parquet",
+        }
+        catalog[f"model_{i}"] = {
+            "type": "pickle.PickleDataset",
+            "filepath": f"data/model/model_{i}.pkl",
+        }
+        catalog[f"big_{i}"] = {"type": "pickle.PickleDataset", "filepath": f"data/big/big_{i}.pkl"}
+    catalog["report"] = {"type": "pandas.CSVDataset", "filepath": "data/report/report.csv"}
+    catalog["tiny_out"] = {"type": "pickle.PickleDataset", "filepath": "data/tiny/tiny.pkl"}
+    catalog["wide_{i}"] = {"type": "pickle.PickleDataset", "filepath": "data/wide/{i}.pkl"}
+    return catalog
+
+
+def wrapped(catalog: dict[str, dict]) -> dict[str, dict]:
+    """Every entry wrapped in MlflowArtifactDataset, its folder as ``artifact_path``."""
+    out = {}
+    for name, inner in catalog.items():
+        folder = inner["filepath"].split("/")[1]
+        out[name] = {"type": WRAPPER, "dataset": inner, "artifact_path": folder}
+    return out
+
+
+def mlflow_yml(tracking_uri: str, experiment: str, artifact_location: str | None) -> dict:
+    """The schema of kedro-mlflow 2.0.3, which ours keeps."""
+    return {
+        "server": {"mlflow_tracking_uri": tracking_uri},
+        "tracking": {
+            "experiment": {
+                "name": experiment,
+                "create_experiment_kwargs": {"artifact_location": artifact_location},
+            },
+        },
+    }
+
+
+def _write_json(path: Path, content: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(content, indent=1) + "\n")
+
+
+def generate(
+    root: Path,
+    sizes: Sizes,
+    kedro_version: str,
+    stores: dict[str, tuple[str, str, str | None]],
+) -> Path:
+    """Write the project into ``root`` (replacing it). ``stores``: env -> mlflow.yml facts.
+
+    ``stores["base"]`` goes into ``conf/base/mlflow.yml``; every other key becomes an
+    environment with the wrapped catalog and, unless it is ``mlflow``, its own ``mlflow.yml``.
+    """
+    if root.exists():
+        shutil.rmtree(root)
+    package = root / "src" / PACKAGE
+    package.mkdir(parents=True)
+    (root / "pyproject.toml").write_text(PYPROJECT.format(kedro_version=kedro_version))
+    (package / "__init__.py").write_text('__version__ = "0.1.0"\n')
+    (package / "settings.py").write_text(SETTINGS)
+    (package / "timing_hooks.py").write_text(TIMING_HOOKS)
+    (package / "nodes.py").write_text(NODES)
+    (package / "pipeline_registry.py").write_text(REGISTRY.format(wide=list(sizes.wide)))
+    conf = root / "conf"
+    params = {"rows": sizes.rows, "big_size": sizes.big_size, "sleep_s": sizes.sleep_s}
+    params |= {f"seed_{i}": i for i in range(4)}
+    _write_json(conf / "base" / "parameters.yml", params)
+    _write_json(conf / "base" / "catalog.yml", plain_catalog())
+    _write_json(conf / "base" / "mlflow.yml", mlflow_yml(*stores["base"]))
+    (conf / "local").mkdir()
+    for env, facts in stores.items():
+        if env == "base":
+            continue
+        _write_json(conf / env / "catalog.yml", wrapped(plain_catalog()))
+        if env != "mlflow":
+            _write_json(conf / env / "mlflow.yml", mlflow_yml(*facts))
+    return root
