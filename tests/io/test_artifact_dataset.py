@@ -471,3 +471,16 @@ def test_load_from_a_run_records_lineage_in_the_current_run(sqlite_store, tmp_pa
     assert tags[f"kedro_mlflow.input/{source.info.run_id}/rep/f.csv"] == (
         f"runs:/{source.info.run_id}/rep/f.csv {sha}"
     )
+
+
+def test_loads_from_an_ended_run_fetch_it_once(sqlite_store, tmp_path, mocker):
+    """get_run returns every tag of the run: fetching it per load made N loads cost O(N^2)."""
+    with mlflow.start_run() as run:
+        for name in ("a", "b", "c"):
+            csv(tmp_path / f"{name}.csv").save(DF)
+    get_run = mocker.spy(mlflow.MlflowClient, "get_run")
+    for name in ("a", "b", "c"):
+        pd.testing.assert_frame_equal(
+            csv(tmp_path / f"{name}.csv", run_id=run.info.run_id).load(), DF
+        )
+    assert get_run.call_count == 1

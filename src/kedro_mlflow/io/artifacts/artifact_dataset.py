@@ -229,7 +229,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         if self._run_id is None:
             return self._dataset.load()
         what = self._what("Loading")
-        run = store.get_run(self._run_id, what)
+        run = store.get_run(self._run_id, what, reuse_ended=True)
         local = store.fetch(run, store.artifact_repository(run), self.artifact, what)
         data = self._reader(local).load()
         consumer = None if _tracking_disabled() else _current_run_id()
@@ -248,7 +248,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         if self._run_id is None:
             return self._dataset.exists()
         what = self._what("Checking")
-        run = store.get_run(self._run_id, what)
+        run = store.get_run(self._run_id, what, reuse_ended=True)
         return store.artifact_exists(store.artifact_repository(run), self.artifact)
 
     def _release(self) -> None:
