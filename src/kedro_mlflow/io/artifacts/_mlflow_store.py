@@ -171,21 +171,20 @@ def upload(
 ) -> list[Logged]:
     """Upload ``(local file, name)`` pairs under ``artifact_dir``; digest each once."""
     logged = []
-    for local, name in files:
-        artifact = f"{artifact_dir}/{name}" if artifact_dir else name
-        parent = artifact.rpartition("/")[0]
-        local_dir = local_artifact_dir(repo)
-        # The digest reads the just-written file from the page cache on another core
-        # (hashing releases the GIL) while the copy or the upload runs.
-        with ThreadPoolExecutor(1) as pool:
+    local_dir = local_artifact_dir(repo)
+    # The digest reads the just-written file from the page cache on another core
+    # (hashing releases the GIL) while the copy or the upload runs.
+    with ThreadPoolExecutor(1, thread_name_prefix="kedro-mlflow-digest") as pool:
+        for local, name in files:
+            artifact = f"{artifact_dir}/{name}" if artifact_dir else name
             digested = pool.submit(file_digest, local)
             if local_dir is not None:
                 _copy_into(local, local_dir / artifact)
             else:
                 # Every name ends in the local file's own name, as MLflow names it.
-                repo.log_artifact(str(local), parent or None)
+                repo.log_artifact(str(local), artifact.rpartition("/")[0] or None)
             sha256, size = digested.result()
-        logged.append(Logged(artifact, sha256, size))
+            logged.append(Logged(artifact, sha256, size))
     return logged
 
 
