@@ -169,7 +169,7 @@ def record_input(consumer_run_id: str, source: Run, artifact: str) -> None:
 def upload(
     repo: ArtifactRepository, files: Iterable[tuple[Path, str]], artifact_dir: str | None
 ) -> list[Logged]:
-    """Upload ``(local file, name)`` pairs under ``artifact_dir``; digest each once."""
+    """Upload ``(local file, name)`` pairs under ``artifact_dir``, each digested meanwhile."""
     logged = []
     local_dir = local_artifact_dir(repo)
     # The digest reads the just-written file from the page cache on another core
