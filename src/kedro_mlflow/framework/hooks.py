@@ -54,7 +54,6 @@ DEFAULT_PIPELINE = "__default__"
 #: MLflow refuses longer param values and tag values.
 MAX_PARAM_LENGTH = 6000
 MAX_TAG_LENGTH = 8000
-_TRUE = {"1", "true", "yes"}
 
 
 class MlflowHook:
@@ -327,7 +326,10 @@ def start_tracking(
     Returns:
         What to close at the end of the run.
     """
-    from kedro_mlflow.io.artifacts import DISABLE_TRACKING_ENV  # noqa: PLC0415
+    from kedro_mlflow.io.artifacts import (  # noqa: PLC0415
+        DISABLE_TRACKING_ENV,
+        tracking_disabled_by_env,
+    )
 
     config = settings.config
     names = pipeline_names(run_params)
@@ -346,7 +348,7 @@ def start_tracking(
         )
         _set_env(tracked.saved_env, DISABLE_TRACKING_ENV, "1")
         return tracked
-    if os.environ.get(DISABLE_TRACKING_ENV, "").lower() in _TRUE:
+    if tracking_disabled_by_env():
         logger.info("%s is set: no MLflow run is opened.", DISABLE_TRACKING_ENV)
         return tracked
 

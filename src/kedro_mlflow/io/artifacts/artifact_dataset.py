@@ -159,7 +159,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
     # -- save ---------------------------------------------------------------------
 
     def save(self, data: Any) -> None:
-        if _tracking_disabled():
+        if tracking_disabled_by_env():
             self._dataset.save(data)
             return
         what = self._what("Saving")
@@ -232,7 +232,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         run = store.get_run(self._run_id, what, reuse_ended=True)
         local = store.fetch(run, store.artifact_repository(run), self.artifact, what)
         data = self._reader(local).load()
-        consumer = None if _tracking_disabled() else _current_run_id()
+        consumer = None if tracking_disabled_by_env() else _current_run_id()
         if consumer is not None and consumer != self._run_id:
             store.record_input(consumer, run, self.artifact)
         return data
@@ -255,7 +255,8 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         self._dataset.release()
 
 
-def _tracking_disabled() -> bool:
+def tracking_disabled_by_env() -> bool:
+    """Whether ``KEDRO_MLFLOW_DISABLE_TRACKING`` asks this process to log nothing."""
     return os.environ.get(DISABLE_TRACKING_ENV, "").lower() in {"1", "true", "yes"}
 
 
