@@ -3,60 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} died at start:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"{url} did not answer in {timeout}s:\n{log.read_text()[-3000:]}")
-
-
-@dataclass(frozen=True)
-class Store:
-    """A tracking URI and an experiment whose artifacts go where the test says."""
-
-    tracking_uri: str
-    experiment_id: str
-    artifact_root: str
-
-
-def make_store(tracking_uri: str, artifact_root: str | None, name: str = "tests") -> Store:
-    import mlflow
-
-    mlflow.set_tracking_uri(tracking_uri)
-    client = mlflow.MlflowClient()
-    experiment = client.get_experiment_by_name(name)
-    experiment_id = (
-        experiment.experiment_id
-        if experiment
-        else client.create_experiment(name, artifact_location=artifact_root)
-    )
-    mlflow.set_experiment(experiment_id=experiment_id)
-    return Store(tracking_uri, experiment_id, artifact_root or "")
+from tests.helpers import Store, free_port, make_store, wait_for_http
 
 
 @pytest.fixture

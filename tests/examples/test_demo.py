@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import artifacts
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "spaceflights-mlflow"
 RUN_DEMO = REPO / "examples" / "run_demo.py"
@@ -75,17 +77,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     return Demo(project, files_before, outputs)
 
 
+def _uri(project: Path) -> str:
+    return f"sqlite:///{project / 'mlflow.db'}"
+
+
 def _client(project: Path) -> Any:
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
-
-
-def _artifacts(client: Any, run_id: str, path: str | None = None) -> set[str]:
-    found: set[str] = set()
-    for info in client.list_artifacts(run_id, path):
-        found |= _artifacts(client, run_id, info.path) if info.is_dir else {info.path}
-    return found
+    return MlflowClient(tracking_uri=_uri(project))
 
 
 def _run_ids(output: str) -> tuple[str, str]:
@@ -109,9 +108,9 @@ def test_each_demo_logs_two_new_runs(demo: Demo) -> None:
 @pytest.mark.parametrize("invocation", [0, 1], ids=["first-demo", "second-demo"])
 def test_first_run_logs_every_dataset_it_saved(demo: Demo, invocation: int) -> None:
     first, _ = _run_ids(demo.outputs[invocation])
-    artifacts = _artifacts(_client(demo.project), first)
-    partitions = {path for path in artifacts if path.startswith("predictions_by_location/")}
-    assert artifacts - partitions == TRAINING_ARTIFACTS
+    logged = set(artifacts(first, tracking_uri=_uri(demo.project)))
+    partitions = {path for path in logged if path.startswith("predictions_by_location/")}
+    assert logged - partitions == TRAINING_ARTIFACTS
     assert partitions
     assert all(path.endswith(".csv") for path in partitions)
 
@@ -122,7 +121,7 @@ def test_second_run_scores_the_model_of_the_first(
 ) -> None:
     first, second = _run_ids(demo.outputs[invocation])
     client = _client(demo.project)
-    assert _artifacts(client, second) == SCORING_ARTIFACTS
+    assert set(artifacts(second, tracking_uri=_uri(demo.project))) == SCORING_ARTIFACTS
     model_file = client.download_artifacts(first, "regressor.pkl", str(tmp_path))
     model = pickle.loads(Path(model_file).read_bytes())
     metrics_file = client.download_artifacts(

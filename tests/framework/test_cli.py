@@ -18,8 +18,7 @@ from kedro.framework.startup import bootstrap_project
 
 from kedro_mlflow.framework.cli import commands
 from kedro_mlflow.framework.config import TEMPLATE_PATH, KedroMlflowConfig
-from tests.conftest import free_port
-from tests.framework.conftest import OMEGACONF_DEPRECATION, clean_environ, kedro, write
+from tests.helpers import OMEGACONF_DEPRECATION, clean_environ, free_port, kedro, write
 
 
 def invoke(project: Path, *args: str) -> tuple[int, str]:

@@ -16,7 +16,7 @@ from kedro_mlflow.framework.config import (
     resolve_settings,
     resolve_uri,
 )
-from tests.framework.conftest import OMEGACONF_DEPRECATION, write
+from tests.helpers import OMEGACONF_DEPRECATION, write
 
 pytestmark = OMEGACONF_DEPRECATION
 

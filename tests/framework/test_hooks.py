@@ -23,7 +23,7 @@ from kedro_mlflow.framework.config import (
     resolve_settings,
 )
 from kedro_mlflow.io import artifacts as io_artifacts
-from tests.framework.conftest import (
+from tests.helpers import (
     ALL_ARTIFACTS,
     OMEGACONF_DEPRECATION,
     all_runs,
@@ -92,7 +92,7 @@ def test_a_run_already_active_is_joined_and_left_open(in_process, tmp_path):
         assert "MLFLOW_RUN_ID" not in os.environ
     run = mlflow.get_run(run_id)
     assert run.info.status == "FINISHED"
-    assert artifacts(uri, run_id) == ALL_ARTIFACTS
+    assert artifacts(run_id, tracking_uri=uri) == ALL_ARTIFACTS
     assert run.data.tags["kedro_mlflow.pipeline"] == "__default__"
     assert run.data.params["n"] == "5"
     assert not (in_process / "mlflow.db").exists()
@@ -144,7 +144,7 @@ def test_a_failing_node_ends_the_run_failed_and_restores_the_environment(in_proc
     uri = store_uri(in_process)
     (run,) = all_runs(uri)
     assert run.info.status == "FAILED"
-    assert artifacts(uri, run.info.run_id) == ["raw.csv"]
+    assert artifacts(run.info.run_id, tracking_uri=uri) == ["raw.csv"]
     assert mlflow.active_run() is None
     assert "MLFLOW_RUN_ID" not in os.environ
 
@@ -274,7 +274,7 @@ def test_a_missing_experiment_is_created_with_its_kwargs(tmp_path):
 
 
 def test_an_unreachable_server_fails_in_seconds_naming_the_setting(tmp_path):
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     settings = resolve_settings(
         KedroMlflowConfig.model_validate(

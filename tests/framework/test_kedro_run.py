@@ -7,7 +7,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from tests.framework.conftest import (
+from tests.helpers import (
     ALL_ARTIFACTS,
     PACKAGE,
     all_runs,
@@ -45,7 +45,7 @@ def test_every_runner_logs_every_dataset_into_one_run(project, args, extra_env, 
     (run,) = all_runs(uri)
     assert run.info.status == "FINISHED"
     assert run.info.run_name == "__default__"
-    assert artifacts(uri, run.info.run_id) == ALL_ARTIFACTS
+    assert artifacts(run.info.run_id, tracking_uri=uri) == ALL_ARTIFACTS
     assert run.info.artifact_uri.startswith((project / "mlruns").as_uri())
     experiment = mlflow.MlflowClient(uri).get_experiment(run.info.experiment_id)
     assert experiment.name == PACKAGE
@@ -70,7 +70,7 @@ def test_failing_node_ends_the_run_failed_keeping_what_was_saved(project):
     (run,) = all_runs(uri)
     assert run.info.status == "FAILED"
     assert run.info.run_name == "failing"
-    assert artifacts(uri, run.info.run_id) == ["raw.csv"]
+    assert artifacts(run.info.run_id, tracking_uri=uri) == ["raw.csv"]
 
 
 def test_disabled_pipeline_opens_no_run_and_writes_local_files_only(project):
@@ -125,7 +125,7 @@ def test_env_override_and_relative_paths_resolve_from_the_project_root(project):
     assert experiment.name == "from_base"
     assert experiment.artifact_location == (project / "base-artifacts").as_uri()
     assert (project / "base-artifacts" / run.info.run_id / "artifacts" / "raw.csv").is_file()
-    assert artifacts(uri, run.info.run_id) == ["raw.csv", "reporting/stats.csv"]
+    assert artifacts(run.info.run_id, tracking_uri=uri) == ["raw.csv", "reporting/stats.csv"]
     assert not (project / "base.db").exists()
     assert not (project / "mlflow.db").exists()
     assert not (project / "notebooks" / "stores").exists()
@@ -149,7 +149,7 @@ def test_an_orchestrator_running_nodes_separately_gets_one_run(project):
     assert run.info.run_id == run_id
     assert run.info.run_name == "dag-42"
     assert run.info.status == "FINISHED"
-    assert artifacts(uri, run_id) == ALL_ARTIFACTS
+    assert artifacts(run_id, tracking_uri=uri) == ALL_ARTIFACTS
     assert run.data.params == {"n": "5", "model": "{'lr': 0.1, 'depth': 3}"}
 
 
@@ -207,7 +207,7 @@ def test_kedro_cli_commands_do_not_import_mlflow(project, args):
     import subprocess
     import sys
 
-    from tests.framework.conftest import clean_environ
+    from tests.helpers import clean_environ
 
     result = subprocess.run(
         [sys.executable, "-c", _IMPORT_PROBE, *args],

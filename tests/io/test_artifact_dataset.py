@@ -17,24 +17,7 @@ from kedro.io import AbstractDataset, DataCatalog, DatasetError, MemoryDataset
 from kedro_datasets.pandas import CSVDataset
 
 from kedro_mlflow.io.artifacts import MlflowArtifactDataset
-
-DF = pd.DataFrame({"a": [1, 2], "b": [3, 4]})
-
-
-def artifacts_of(run_id: str, path: str | None = None) -> list[str]:
-    """Every file path logged in the run, recursively."""
-    client = mlflow.MlflowClient()
-    found = []
-    for info in client.list_artifacts(run_id, path):
-        found.extend(artifacts_of(run_id, info.path) if info.is_dir else [info.path])
-    return sorted(found)
-
-
-def csv(path: Path, **kwargs: object) -> MlflowArtifactDataset:
-    return MlflowArtifactDataset(
-        dataset={"type": "pandas.CSVDataset", "filepath": str(path)}, **kwargs
-    )
-
+from tests.helpers import DF, artifacts, csv
 
 # -- the seed's snippets -----------------------------------------------------------
 
@@ -46,7 +29,7 @@ def test_seed_python_snippet_with_class_type(sqlite_store, tmp_path):
     )
     with mlflow.start_run() as run:
         csv_dataset.save(data=pd.DataFrame({"a": [1, 2], "b": [3, 4]}))
-    assert artifacts_of(run.info.run_id) == ["file.csv"]
+    assert artifacts(run.info.run_id) == ["file.csv"]
     assert (tmp_path / "file.csv").read_text() == "a,b\n1,3\n2,4\n"
 
 
@@ -72,7 +55,7 @@ def test_seed_yaml_load_and_save_args_pass_through(sqlite_store, tmp_path):
     with mlflow.start_run() as run:
         catalog.save("my_dataset_to_version", DF)
     assert (tmp_path / "file.csv").read_text() == "a;b\n1;3\n2;4\n"
-    assert artifacts_of(run.info.run_id) == ["reporting/file.csv"]
+    assert artifacts(run.info.run_id) == ["reporting/file.csv"]
     pd.testing.assert_frame_equal(catalog.load("my_dataset_to_version"), DF)
 
 
@@ -190,8 +173,8 @@ def test_save_with_run_id_leaves_active_run_untouched(sqlite_store, tmp_path):
     with mlflow.start_run() as active:
         csv(tmp_path / "f.csv", run_id=target).save(DF)
         assert mlflow.active_run().info.run_id == active.info.run_id
-    assert artifacts_of(target) == ["f.csv"]
-    assert artifacts_of(active.info.run_id) == []
+    assert artifacts(target) == ["f.csv"]
+    assert artifacts(active.info.run_id) == []
 
 
 def test_save_without_active_run_starts_one_and_says_so(sqlite_store, tmp_path, caplog):
@@ -201,7 +184,7 @@ def test_save_without_active_run_starts_one_and_says_so(sqlite_store, tmp_path, 
     assert run is not None
     assert run.info.run_id in caplog.text
     csv(tmp_path / "g.csv").save(DF)
-    assert artifacts_of(run.info.run_id) == ["f.csv", "g.csv"]
+    assert artifacts(run.info.run_id) == ["f.csv", "g.csv"]
 
 
 def test_save_joins_run_named_by_mlflow_run_id(sqlite_store, tmp_path, monkeypatch):
@@ -210,7 +193,7 @@ def test_save_joins_run_named_by_mlflow_run_id(sqlite_store, tmp_path, monkeypat
     monkeypatch.setenv("MLFLOW_RUN_ID", target)
     csv(tmp_path / "f.csv").save(DF)
     assert mlflow.active_run() is None
-    assert artifacts_of(target) == ["f.csv"]
+    assert artifacts(target) == ["f.csv"]
 
 
 def test_unknown_run_id_fails_before_writing_local_file(sqlite_store, tmp_path):
@@ -235,7 +218,7 @@ def test_disable_tracking_env_writes_locally_only(sqlite_store, tmp_path, monkey
     with mlflow.start_run() as run:
         csv(tmp_path / "f.csv").save(DF)
     assert (tmp_path / "f.csv").exists()
-    assert artifacts_of(run.info.run_id) == []
+    assert artifacts(run.info.run_id) == []
 
 
 def test_versioned_inner_dataset_logs_plain_name(sqlite_store, tmp_path):
@@ -248,7 +231,7 @@ def test_versioned_inner_dataset_logs_plain_name(sqlite_store, tmp_path):
     )
     with mlflow.start_run() as run:
         dataset.save(DF)
-    assert artifacts_of(run.info.run_id) == ["f.csv"]
+    assert artifacts(run.info.run_id) == ["f.csv"]
     assert len(list((tmp_path / "f.csv").iterdir())) == 1
 
 
@@ -268,7 +251,7 @@ def test_versioned_inner_dataset_uses_catalog_save_version(sqlite_store, tmp_pat
         catalog.save("ds", DF)
         catalog.save("plain", DF)
     assert (tmp_path / "f.csv" / "2026-01-01T00.00.00.000Z" / "f.csv").exists()
-    assert artifacts_of(run.info.run_id) == ["f.csv"]
+    assert artifacts(run.info.run_id) == ["f.csv"]
     pd.testing.assert_frame_equal(catalog.load("ds"), DF)
 
 
@@ -288,7 +271,7 @@ def test_partitioned_dataset_logs_only_this_saves_partitions(sqlite_store, tmp_p
     )
     with mlflow.start_run() as run:
         dataset.save({"p1": DF, "sub/p2": DF})
-    assert artifacts_of(run.info.run_id) == [
+    assert artifacts(run.info.run_id) == [
         "parts_root/parts/p1.csv",
         "parts_root/parts/sub/p2.csv",
     ]
@@ -374,7 +357,7 @@ def test_factory_pattern_datasets(sqlite_store, tmp_path):
     )
     with mlflow.start_run() as run:
         catalog.save("sales_report", DF)
-    assert artifacts_of(run.info.run_id) == ["reports/sales.csv"]
+    assert artifacts(run.info.run_id) == ["reports/sales.csv"]
 
 
 class FolderOfCsvs(AbstractDataset[dict, dict]):
@@ -402,7 +385,7 @@ def test_dataset_writing_a_folder_logs_its_files(sqlite_store, tmp_path):
     )
     with mlflow.start_run() as run:
         dataset.save({"x": DF, "y": DF})
-    assert artifacts_of(run.info.run_id) == ["out/tables/x.csv", "out/tables/y.csv"]
+    assert artifacts(run.info.run_id) == ["out/tables/x.csv", "out/tables/y.csv"]
     reader = MlflowArtifactDataset(
         dataset={"type": FolderOfCsvs, "filepath": str(tmp_path / "new" / "tables")},
         artifact_path="out",
@@ -437,6 +420,7 @@ def test_implicit_run_ends_with_the_script_outcome(tmp_path, crash, status):
             f"""
             import mlflow, pandas as pd
             from kedro_mlflow.io.artifacts import MlflowArtifactDataset
+from tests.helpers import DF, artifacts, csv
             mlflow.set_tracking_uri("sqlite:///{tmp_path}/mlflow.db")
             mlflow.set_experiment(experiment_id=mlflow.create_experiment(
                 "e", artifact_location="{(tmp_path / "mlruns").as_uri()}"))
@@ -455,7 +439,7 @@ def test_implicit_run_ends_with_the_script_outcome(tmp_path, crash, status):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
     (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
     assert run.info.status == status
-    assert artifacts_of(run.info.run_id) == ["f.csv"]
+    assert artifacts(run.info.run_id) == ["f.csv"]
 
 
 def test_load_from_a_run_records_lineage_in_the_current_run(sqlite_store, tmp_path):

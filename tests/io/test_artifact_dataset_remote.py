@@ -11,8 +11,7 @@ import pytest
 from kedro.io import DatasetError
 
 from kedro_mlflow.io.artifacts import MlflowArtifactDataset
-from tests.conftest import free_port
-from tests.io.test_artifact_dataset import DF, artifacts_of, csv
+from tests.helpers import DF, artifacts, csv, free_port
 
 
 def partitioned(path: Path, **kwargs: object) -> MlflowArtifactDataset:
@@ -35,7 +34,7 @@ def remote_store(request):
 def test_save_and_load_round_trip(remote_store, tmp_path, mocker):
     with mlflow.start_run() as run:
         csv(tmp_path / "f.csv", artifact_path="reporting").save(DF)
-    assert artifacts_of(run.info.run_id) == ["reporting/f.csv"]
+    assert artifacts(run.info.run_id) == ["reporting/f.csv"]
 
     reader = csv(tmp_path / "fresh" / "f.csv", artifact_path="reporting", run_id=run.info.run_id)
     assert reader.exists()
@@ -57,7 +56,7 @@ def mlflow_repo(run_id: str):
 def test_partitioned_round_trip(remote_store, tmp_path):
     with mlflow.start_run() as run:
         partitioned(tmp_path / "parts").save({"p1": DF, "sub/p2": DF})
-    assert artifacts_of(run.info.run_id) == ["parts/p1.csv", "parts/sub/p2.csv"]
+    assert artifacts(run.info.run_id) == ["parts/p1.csv", "parts/sub/p2.csv"]
     loaded = partitioned(tmp_path / "new" / "parts", run_id=run.info.run_id).load()
     assert sorted(loaded) == ["p1", "sub/p2"]
     pd.testing.assert_frame_equal(loaded["sub/p2"](), DF)

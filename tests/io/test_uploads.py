@@ -10,8 +10,7 @@ from kedro.io import DatasetError
 
 from kedro_mlflow.io.artifacts import start_background_uploads, wait_for_uploads
 from kedro_mlflow.io.artifacts._uploads import submit
-from tests.conftest import make_store
-from tests.io.test_artifact_dataset import DF, artifacts_of, csv
+from tests.helpers import DF, artifacts, csv, make_store
 
 
 @pytest.fixture
@@ -29,7 +28,7 @@ def test_queued_uploads_all_land_after_wait(sqlite_store, tmp_path):
         for name in ("a", "b", "c"):
             csv(tmp_path / f"{name}.csv", artifact_path="out").save(DF)
         wait_for_uploads()
-    assert artifacts_of(run.info.run_id) == ["out/a.csv", "out/b.csv", "out/c.csv"]
+    assert artifacts(run.info.run_id) == ["out/a.csv", "out/b.csv", "out/c.csv"]
     tags = mlflow.get_run(run.info.run_id).data.tags
     assert {key for key in tags if key.startswith("kedro_mlflow.sha256/")} == {
         "kedro_mlflow.sha256/out/a.csv",
