@@ -16,8 +16,8 @@ import yaml
 from click.testing import CliRunner
 from kedro.framework.startup import bootstrap_project
 
+from kedro_mlflow.config.kedro_mlflow_config import TEMPLATE_PATH, KedroMlflowConfig
 from kedro_mlflow.framework.cli import commands
-from kedro_mlflow.framework.config import TEMPLATE_PATH, KedroMlflowConfig
 from tests.helpers import OMEGACONF_DEPRECATION, clean_environ, free_port, kedro, write
 
 

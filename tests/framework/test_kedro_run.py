@@ -224,9 +224,10 @@ def test_loading_the_hook_module_imports_no_heavy_module(tmp_path: Path):
     import sys
 
     probe = (
-        "import sys, kedro_mlflow.framework.hooks, kedro_mlflow.framework.cli;"
-        "print([m for m in ('mlflow', 'pandas', 'kedro_mlflow.framework.config') "
-        "if m in sys.modules])"
+        "import sys, kedro_mlflow.framework.hooks, kedro_mlflow.framework.cli,"
+        " kedro_mlflow.io.artifacts;"
+        "print([m for m in ('mlflow', 'pandas', 'pydantic',"
+        " 'kedro_mlflow.config.kedro_mlflow_config') if m in sys.modules])"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True

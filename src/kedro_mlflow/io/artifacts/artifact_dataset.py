@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from kedro.io import AbstractDataset, DatasetError, Version
 
+from kedro_mlflow._lazy import mlflow
+from kedro_mlflow.exceptions import TrackingUnreachableError
+from kedro_mlflow.io.artifacts import _cache, _queue
 from kedro_mlflow.io.artifacts import _mlflow_store as store
-from kedro_mlflow.io.artifacts import _uploads
 from kedro_mlflow.io.artifacts._local_files import (
     local_target,
     refuse_remote_config,
@@ -141,7 +143,10 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
     @property
     def artifact(self) -> str:
         """Where the data lives inside the run's artifacts, e.g. ``reporting/metrics.csv``."""
-        name = self._target.path.name
+        return self._artifact_name(self._target.path.name)
+
+    def _artifact_name(self, name: str) -> str:
+        """``name`` (a file, or a file of a folder) inside ``artifact_path``."""
         return f"{self._artifact_path}/{name}" if self._artifact_path else name
 
     def _describe(self) -> dict[str, Any]:
@@ -153,7 +158,8 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
             "artifact_path": self._artifact_path,
         }
 
-    def _what(self, action: str) -> str:
+    def _context(self, action: str) -> str:
+        """The start of this dataset's error messages: ``Saving MlflowArtifactDataset 'x'``."""
         return f"{action} MlflowArtifactDataset '{self._target.path}'"
 
     # -- save ---------------------------------------------------------------------
@@ -162,56 +168,29 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         if tracking_disabled_by_env():
             self._dataset.save(data)
             return
-        what = self._what("Saving")
+        context = self._context("Saving")
         try:
-            run = self._run_for_save(what)
-        except store.TrackingUnreachableError as exc:
+            run = self._run_for_save(context)
+        except TrackingUnreachableError as exc:
             # Keep the user's data: write it locally, then say nothing was logged.
             self._dataset.save(data)
             raise DatasetError(
                 f"{exc} The data was saved locally at '{self._target.path}' but not logged."
             ) from exc
         self._dataset.save(data)
-        files = written_files(self._dataset, data)
-        run_id = run.info.run_id
+        files = [
+            (local, self._artifact_name(name)) for local, name in written_files(self._dataset, data)
+        ]
+        _queue.log(_queue.Upload(run, files, context, self._target.path))
 
-        def upload(record: bool) -> list[store.Logged]:
-            try:
-                logged = store.upload(store.artifact_repository(run), files, self._artifact_path)
-                if record:
-                    store.record_digests(run_id, logged)
-            except Exception as exc:
-                raise DatasetError(
-                    f"{what}: logging '{self.artifact}' into MLflow run '{run_id}' "
-                    f"(tracking URI '{store.tracking_uri()}') failed: {exc}. The data was "
-                    f"saved locally at '{self._target.path}'."
-                ) from exc
-            logger.debug("Logged %s into MLflow run %s", [x.artifact for x in logged], run_id)
-            return logged
-
-        # Queued uploads record their digests in one batch per run when the queue is
-        # waited for: one tracking call per run, not one per save.
-        description = f"'{self.artifact}' into run '{run_id}'"
-        if not _uploads.submit(description, run_id, lambda: upload(record=False)):
-            upload(record=True)
-
-    def _run_for_save(self, what: str) -> Run:
-        import mlflow  # noqa: PLC0415
-
-        store.ensure_reachable(store.tracking_uri(), what)
+    def _run_for_save(self, context: str) -> Run:
+        store.require_reachable(context)
         run_id = self._run_id or os.environ.get("MLFLOW_RUN_ID")
         active = mlflow.active_run()
         if self._run_id is None and active is not None:
             return active
         if run_id is not None:
-            run = store.get_run(run_id, what)
-            if run.info.lifecycle_stage == "deleted":
-                raise DatasetError(
-                    f"{what}: MLflow run '{run_id}' is deleted (tracking URI "
-                    f"'{store.tracking_uri()}'); nothing was saved. Restore the run or "
-                    f"change the dataset's 'run_id'."
-                )
-            return run
+            return store.get_run(run_id, context, allow_deleted=False)
         run = mlflow.start_run()
         _fail_implicit_run_on_crash(run.info.run_id)
         logger.info(
@@ -228,9 +207,9 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
     def load(self) -> Any:
         if self._run_id is None:
             return self._dataset.load()
-        what = self._what("Loading")
-        run = store.get_run(self._run_id, what, reuse_ended=True)
-        local = store.fetch(run, store.artifact_repository(run), self.artifact, what)
+        context = self._context("Loading")
+        run = store.get_run(self._run_id, context, reuse_ended=True)
+        local = _cache.fetch(run, store.artifact_repository(run), self.artifact, context)
         data = self._reader(local).load()
         consumer = None if tracking_disabled_by_env() else _current_run_id()
         if consumer is not None and consumer != self._run_id:
@@ -247,8 +226,8 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
     def _exists(self) -> bool:
         if self._run_id is None:
             return self._dataset.exists()
-        what = self._what("Checking")
-        run = store.get_run(self._run_id, what, reuse_ended=True)
+        context = self._context("Checking")
+        run = store.get_run(self._run_id, context, reuse_ended=True)
         return store.artifact_exists(store.artifact_repository(run), self.artifact)
 
     def _release(self) -> None:
@@ -262,8 +241,6 @@ def tracking_disabled_by_env() -> bool:
 
 def _current_run_id() -> str | None:
     """The run this thread or process logs into (no run is started for it)."""
-    import mlflow  # noqa: PLC0415
-
     active = mlflow.active_run()
     if active is not None:
         return str(active.info.run_id)
@@ -284,8 +261,6 @@ def _fail_implicit_run_on_crash(run_id: str) -> None:
         def excepthook(
             kind: type[BaseException], exc: BaseException, tb: TracebackType | None
         ) -> None:
-            import mlflow  # noqa: PLC0415
-
             active = mlflow.active_run()
             if active is not None and active.info.run_id in _implicit_runs:
                 mlflow.end_run("FAILED")
