@@ -1,8 +1,9 @@
 """The ``mlflow.yml`` schema: every key, its type and its default.
 
 The keys and defaults are those of kedro-mlflow 2.0.3, so users' files work unchanged, plus
-``tracking.background_uploads``. Unknown keys are refused: a typo fails ``kedro run`` naming
-the key and the file (``loading.describe_errors``), before anything is written.
+``tracking.background_uploads`` and ``tracking.cache_max_bytes``. Unknown keys are refused: a
+typo fails ``kedro run`` naming the key and the file (``loading.describe_errors``), before
+anything is written.
 
 pydantic is imported here: the rest of the package reaches this module lazily, through
 ``kedro_mlflow.config.loading``, so that Kedro commands that never read ``mlflow.yml``
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+
+from kedro_mlflow._sizes import parse_size
 
 __all__ = ["BaseModel", "ValidationError"]  # used by loading.py, which imports no pydantic
 
@@ -103,6 +106,14 @@ class TrackingOptions(_Options):
     run: RunOptions = Field(default_factory=RunOptions)
     params: ParamsOptions = Field(default_factory=ParamsOptions)
     background_uploads: StrictBool = True
+    cache_max_bytes: str | None = None
+
+    @field_validator("cache_max_bytes")
+    @classmethod
+    def _cache_max_bytes_is_a_size(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_size(value)  # its ValueError names the accepted forms
+        return value
 
 
 class UiOptions(_Options):

@@ -22,9 +22,11 @@ from kedro_mlflow._lazy import (
     mlflow,
     registry,
 )
+from kedro_mlflow._sizes import parse_size
 from kedro_mlflow.config.loading import read_config
 from kedro_mlflow.config.settings import MlflowSettings, resolve_settings
 from kedro_mlflow.exceptions import MlflowConfigError
+from kedro_mlflow.io import artifacts
 
 if TYPE_CHECKING:
     from kedro.framework.context import KedroContext
@@ -49,6 +51,7 @@ def configure_tracking(context: KedroContext) -> MlflowSettings:
     Raises:
         MlflowConfigError: Naming the invalid key and its file.
     """
+    show_info_logs()
     project_path = Path(context.project_path)
     config, files = read_config(context.config_loader, project_path)
     settings = resolve_settings(
@@ -59,9 +62,21 @@ def configure_tracking(context: KedroContext) -> MlflowSettings:
         files=files,
     )
     export_credentials(context.config_loader, settings)
+    export_cache_limit(settings)
     use_tracking_uri(settings)
     use_request_header_provider(settings, context)
     return settings
+
+
+def show_info_logs() -> None:
+    """Let kedro-mlflow's INFO lines (the run id, its link) show, as Kedro's own do.
+
+    Kedro's default logging configuration sets only the ``kedro`` and project loggers to
+    INFO; a level the user configured for ``kedro_mlflow`` is left alone.
+    """
+    package_logger = logging.getLogger("kedro_mlflow")
+    if package_logger.level == logging.NOTSET:
+        package_logger.setLevel(logging.INFO)
 
 
 def _package_name(project_path: Path) -> str:
@@ -99,6 +114,16 @@ def export_credentials(config_loader: Any, settings: MlflowSettings) -> None:
     for key, value in entry.items():
         if value is not None:
             os.environ[str(key)] = str(value)
+
+
+def export_cache_limit(settings: MlflowSettings) -> None:
+    """Export ``tracking.cache_max_bytes`` as ``KEDRO_MLFLOW_CACHE_MAX_BYTES`` for the datasets.
+
+    Unset, the variable (if any) is left as it is.
+    """
+    limit = settings.config.tracking.cache_max_bytes
+    if limit is not None:
+        os.environ[artifacts.CACHE_MAX_BYTES_ENV] = str(parse_size(limit))
 
 
 def use_tracking_uri(settings: MlflowSettings) -> None:

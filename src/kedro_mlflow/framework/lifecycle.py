@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from kedro_mlflow._lazy import mlflow
 from kedro_mlflow._tracking import get_run, require_reachable
 from kedro_mlflow.exceptions import MlflowConfigError
+from kedro_mlflow.framework import summary
 from kedro_mlflow.framework.configure import ensure_experiment
 from kedro_mlflow.framework.params import log_parameters
 from kedro_mlflow.framework.tags import as_run_tags, run_tags
@@ -47,11 +48,13 @@ class TrackedRun:
             was already active is joined and left open.
         saved_env: Environment variables changed for the run, with their previous value
             (``None``: unset).
+        settings: The settings the run was opened with (for its summary at the end).
     """
 
     run_id: str | None
     owned: bool = False
     saved_env: dict[str, str | None] = field(default_factory=dict)
+    settings: MlflowSettings | None = None
 
 
 def start_tracking(
@@ -73,7 +76,7 @@ def start_tracking(
     """
     config = settings.config
     names = pipeline_names(run_params)
-    tracked = TrackedRun(run_id=None)
+    tracked = TrackedRun(run_id=None, settings=settings)
     if config.tracking.disable_tracking.disable_autologging:
         # Some platforms turn autologging on, which would log runs of its own.
         mlflow.autolog(disable=True)
@@ -204,7 +207,8 @@ def end_tracking(tracked: TrackedRun, status: str, *, raise_upload_errors: bool)
     upload_error: Exception | None = None
     try:
         try:
-            artifacts.wait_for_uploads()
+            with summary.upload_progress(tracked.run_id):
+                artifacts.wait_for_uploads()
         except Exception as exc:
             upload_error = exc
             status = "FAILED"
@@ -219,6 +223,7 @@ def end_tracking(tracked: TrackedRun, status: str, *, raise_upload_errors: bool)
                 "MLflow run '%s' was active before kedro run: left open (its owner ends it).",
                 tracked.run_id,
             )
+        _log_summary(tracked)
     finally:
         # After end_run, which unsets MLFLOW_RUN_ID.
         _restore_env(tracked.saved_env)
@@ -226,6 +231,16 @@ def end_tracking(tracked: TrackedRun, status: str, *, raise_upload_errors: bool)
         if raise_upload_errors:
             raise upload_error
         logger.error("Uploads into MLflow run '%s' failed: %s", tracked.run_id, upload_error)
+
+
+def _log_summary(tracked: TrackedRun) -> None:
+    """The run's summary line; a store that fails to answer costs a warning, not the run."""
+    if tracked.run_id is None or tracked.settings is None:
+        return
+    try:
+        summary.log_run_summary(tracked.settings, tracked.run_id)
+    except Exception as exc:
+        logger.warning("Could not summarise MLflow run '%s': %s", tracked.run_id, exc)
 
 
 def _set_env(saved: dict[str, str | None], name: str, value: str) -> None:

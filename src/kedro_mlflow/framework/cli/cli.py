@@ -1,5 +1,8 @@
 """``kedro mlflow ...`` commands (entry point ``kedro.project_commands``).
 
+``init`` and ``ui`` live here; ``versions`` and ``pull`` in ``versions.py``, ``cache`` in
+``cache.py``.
+
 Kedro imports this module for every ``kedro`` command run in a project, ``kedro --help``
 included: mlflow and pydantic are imported at their first use, inside the commands.
 """
@@ -21,6 +24,8 @@ from kedro_mlflow._tracking import is_server_uri
 from kedro_mlflow.config.loading import display_path
 from kedro_mlflow.config.settings import MlflowSettings
 from kedro_mlflow.exceptions import MlflowConfigError
+from kedro_mlflow.framework.cli.cache import cache
+from kedro_mlflow.framework.cli.versions import pull, versions
 from kedro_mlflow.framework.configure import configure_tracking
 
 if TYPE_CHECKING:
@@ -153,6 +158,12 @@ def _serve(command: list[str], environ: dict[str, str], cwd: Path) -> int:
                 continue  # the server got the same Ctrl+C; wait for it to stop
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+# Commands of their own modules: a dataset's versions, and the download cache.
+mlflow_commands.add_command(versions)
+mlflow_commands.add_command(pull)
+mlflow_commands.add_command(cache)
 
 
 def _settings(project_path: Path, env: str | None) -> MlflowSettings:

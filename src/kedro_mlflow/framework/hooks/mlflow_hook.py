@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from kedro.framework.hooks import hook_impl
 
+from kedro_mlflow.framework.catalog import name_datasets
 from kedro_mlflow.framework.configure import configure_tracking
 from kedro_mlflow.framework.lifecycle import end_tracking, start_tracking
 
@@ -59,12 +60,13 @@ class MlflowHook:
     def before_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: CatalogProtocol[Any, Any]
     ) -> None:
-        """Open (resume, or join) the run, tag it, log the parameters."""
+        """Name the pipeline's datasets; open (resume, or join) the run, tag it, log params."""
         if self._settings is None:
             raise RuntimeError(
                 "kedro-mlflow's before_pipeline_run was called before after_context_created: "
                 "create the context with KedroSession.load_context() first."
             )
+        name_datasets(catalog, pipeline)
         self._run = start_tracking(self._settings, run_params, pipeline, catalog)
 
     # trylast: other plugins' and the project's hooks may still log into the run.

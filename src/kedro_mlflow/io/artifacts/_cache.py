@@ -14,11 +14,14 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kedro.io import DatasetError
 
+from kedro_mlflow.io.artifacts import _cache_limits
 from kedro_mlflow.io.artifacts._mlflow_store import (
     file_digest,
     list_files,
@@ -70,6 +73,16 @@ def _cache_is_valid(entry: Path, artifact: str) -> bool:
     return artifact in recorded or any(name.startswith(artifact + "/") for name in recorded)
 
 
+@contextmanager
+def fetched(run: Run, repo: ArtifactRepository, artifact: str, context: str) -> Iterator[Path]:
+    """``fetch``, the cache entry kept from eviction until the ``with`` block has read it."""
+    if local_artifact_dir(repo) is not None:
+        yield fetch(run, repo, artifact, context)
+        return
+    with _cache_limits.hold(_cache_dir(run), run.info.run_id):
+        yield fetch(run, repo, artifact, context)
+
+
 def fetch(run: Run, repo: ArtifactRepository, artifact: str, context: str) -> Path:
     """Return a local path holding ``artifact`` of ``run``, ready to be read.
 
@@ -117,6 +130,7 @@ def fetch(run: Run, repo: ArtifactRepository, artifact: str, context: str) -> Pa
         os.replace(tmp_marker, marker)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    _cache_limits.enforce_cap(cache_root())
     return entry / artifact
 
 

@@ -31,7 +31,6 @@ logger = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
 DIGEST_TAG_PREFIX = "kedro_mlflow.sha256/"
-INPUT_TAG_PREFIX = "kedro_mlflow.input/"
 _TAG_KEY_OK = re.compile(r"^[A-Za-z0-9_\-. /]+$")
 tracking_uri = _tracking.tracking_uri
 
@@ -122,14 +121,24 @@ def _copy_into(local: Path, destination: Path) -> None:
 
 @dataclass(frozen=True)
 class LoggedFile:
-    """One file logged by a save: where it went and what it was."""
+    """One file logged by a save: where it went and what it was.
+
+    A folder's own record (``_versions.folder_digest``) has ``files``: how many it holds.
+    """
 
     artifact: str
     sha256: str
     size: int
+    files: int | None = None
+
+    @property
+    def tag_value(self) -> str:
+        """``<sha256> <size>``, and ``<n> files`` for a folder."""
+        folder = f" {self.files} files" if self.files is not None else ""
+        return f"{self.sha256} {self.size}{folder}"
 
 
-def _tag_key(prefix: str, path: str) -> str:
+def tag_key(prefix: str, path: str) -> str:
     """``prefix + path`` where MLflow accepts it as a tag key, else a hash of the path."""
     key = prefix + path
     if len(key) <= 250 and _TAG_KEY_OK.match(key) and "//" not in key and ".." not in key:
@@ -139,18 +148,7 @@ def _tag_key(prefix: str, path: str) -> str:
 
 def digest_tag_key(artifact: str) -> str:
     """The run tag holding the sha256 and size of ``artifact``."""
-    return _tag_key(DIGEST_TAG_PREFIX, artifact)
-
-
-def record_input(consumer_run_id: str, source: Run, artifact: str) -> None:
-    """Tag the run that loaded ``artifact`` of ``source`` with where it came from (lineage)."""
-    source_id = source.info.run_id
-    recorded = source.data.tags.get(digest_tag_key(artifact), "")
-    mlflow.MlflowClient().set_tag(
-        consumer_run_id,
-        _tag_key(INPUT_TAG_PREFIX, f"{source_id}/{artifact}"),
-        f"runs:/{source_id}/{artifact} {recorded}".strip(),
-    )
+    return tag_key(DIGEST_TAG_PREFIX, artifact)
 
 
 def log_files(repo: ArtifactRepository, files: Iterable[tuple[Path, str]]) -> list[LoggedFile]:
@@ -172,12 +170,14 @@ def log_files(repo: ArtifactRepository, files: Iterable[tuple[Path, str]]) -> li
     return logged
 
 
-def record_digests(run_id: str, logged: list[LoggedFile]) -> None:
-    """Tag ``run_id`` with the sha256 and size of each file, 100 tags per call."""
+def record_digests(
+    run_id: str, logged: list[LoggedFile], extra_tags: dict[str, str] | None = None
+) -> None:
+    """Tag ``run_id`` with the sha256 and size of each file (and ``extra_tags``), 100 per call."""
     tags = [
-        mlflow.entities.RunTag(digest_tag_key(item.artifact), f"{item.sha256} {item.size}")
-        for item in logged
+        mlflow.entities.RunTag(digest_tag_key(item.artifact), item.tag_value) for item in logged
     ]
+    tags += [mlflow.entities.RunTag(key, value) for key, value in (extra_tags or {}).items()]
     client = mlflow.MlflowClient()
     for start in range(0, len(tags), 100):
         client.log_batch(run_id, tags=tags[start : start + 100], synchronous=True)
@@ -185,11 +185,10 @@ def record_digests(run_id: str, logged: list[LoggedFile]) -> None:
 
 def recorded_digest(run: Run, artifact: str) -> tuple[str, int] | None:
     """The sha256 and size recorded when ``artifact`` was logged; None if none was."""
-    value = run.data.tags.get(digest_tag_key(artifact))
-    if not value:
+    parts = run.data.tags.get(digest_tag_key(artifact), "").split()
+    if len(parts) < 2 or not parts[1].isdigit():
         return None
-    sha256, _, size = value.partition(" ")
-    return sha256, int(size)
+    return parts[0], int(parts[1])
 
 
 def _contents(repo: ArtifactRepository, parent: str | None, limit: int = 10) -> str:

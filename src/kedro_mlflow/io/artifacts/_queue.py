@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 from kedro.io import DatasetError
 
 from kedro_mlflow.io.artifacts import _mlflow_store as store
+from kedro_mlflow.io.artifacts import _versions
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -37,33 +39,63 @@ class Upload:
         files: ``(local file, artifact name)`` pairs; names are final (``reporting/a.csv``).
         context: What the dataset was doing, the start of an error message.
         local_path: Where the dataset keeps the data locally, named in errors.
+        artifact: The dataset's artifact (a file, or the folder holding ``files``).
+        dataset_name: The dataset's catalog name, recorded on the run when known.
+        cleanup: A private folder holding ``files`` (``keep_local: false``), removed once
+            they are logged; kept, and named in the error, if logging fails.
     """
 
     run: Run
     files: list[tuple[Path, str]]
     context: str
     local_path: Path
+    artifact: str = ""
+    dataset_name: str | None = None
+    cleanup: Path | None = None
 
     @property
     def run_id(self) -> str:
         return str(self.run.info.run_id)
 
+    @property
+    def size(self) -> int:
+        """Bytes to log."""
+        return sum(local.stat().st_size for local, _ in self.files)
+
     def describe(self) -> str:
         names = ", ".join(f"'{artifact}'" for _, artifact in self.files) or "nothing"
         return f"{names} into run '{self.run_id}'"
 
+    def _kept_at(self) -> str:
+        if self.cleanup is not None:
+            return f"kept at '{self.cleanup}' ('keep_local: false': not at '{self.local_path}')"
+        return f"saved locally at '{self.local_path}'"
+
     def run_upload(self) -> list[store.LoggedFile]:
-        """Copy or upload the files; raise a ``DatasetError`` naming the run and the data."""
+        """Copy or upload the files; raise a ``DatasetError`` naming the run and the data.
+
+        Returns:
+            What was logged, with the folder's own record (``_versions.folder_digest``)
+            when the save wrote a folder.
+        """
         try:
             logged = store.log_files(store.artifact_repository(self.run), self.files)
         except Exception as exc:
             raise DatasetError(
                 f"{self.context}: logging {self.describe()} (tracking URI "
-                f"'{store.tracking_uri()}') failed: {exc}. The data was saved locally at "
-                f"'{self.local_path}'."
+                f"'{store.tracking_uri()}') failed: {exc}. The data was {self._kept_at()}."
             ) from exc
         logger.debug("Logged %s", self.describe())
-        return logged
+        if self.cleanup is not None:
+            shutil.rmtree(self.cleanup, ignore_errors=True)
+        folder = _versions.folder_digest(self.artifact, logged) if self.artifact else None
+        return [*logged, folder] if folder is not None else logged
+
+    def tags(self) -> dict[str, str]:
+        """Run tags to record with the digests: the dataset's catalog name."""
+        if not (self.dataset_name and self.artifact):
+            return {}
+        return {_versions.dataset_tag_key(self.artifact): self.dataset_name}
 
 
 @dataclass
@@ -71,9 +103,38 @@ class _Queue:
     pid: int
     executor: ThreadPoolExecutor
     jobs: list[tuple[Upload, Future[list[store.LoggedFile]]]] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class UploadStatus:
+    """The background uploads of this process, for a progress display.
+
+    Attributes:
+        total: Uploads queued since background uploads started.
+        done: Those finished (logged or failed).
+        total_bytes: Bytes of every queued upload.
+        done_bytes: Bytes of the finished ones.
+    """
+
+    total: int = 0
+    done: int = 0
+    total_bytes: int = 0
+    done_bytes: int = 0
+    pending_artifacts: tuple[str, ...] = ()
+
+    @property
+    def pending(self) -> int:
+        return self.total - self.done
+
+    @property
+    def pending_bytes(self) -> int:
+        return self.total_bytes - self.done_bytes
 
 
 _queue: _Queue | None = None
+#: The queue being waited for: no longer taking uploads, still showing its progress.
+_waited: _Queue | None = None
 _lock = threading.Lock()
 
 
@@ -96,16 +157,58 @@ def log(upload: Upload) -> None:
     Raises:
         DatasetError: (not queued) The upload or the digest record failed.
     """
+    size = upload.size
     with _lock:
         if _queue is not None and _queue.pid == os.getpid():
             _queue.jobs.append((upload, _queue.executor.submit(upload.run_upload)))
+            _queue.sizes.append(size)
             return
-    problem = _record(upload.run_id, upload.run_upload())
+    problem = _record(upload.run_id, upload.run_upload(), upload.tags())
     if problem is not None:
         raise DatasetError(
-            f"{upload.context}: recording {problem}. The data was logged, and saved locally "
-            f"at '{upload.local_path}'; save again to record it."
+            f"{upload.context}: recording {problem}. The data was logged"
+            f"{'' if upload.cleanup else f', and saved locally at {upload.local_path!r}'}; "
+            f"save again to record it."
         )
+
+
+def upload_status() -> UploadStatus:
+    """How far the background uploads of this process are (all zero when none are queued)."""
+    with _lock:
+        queue = _queue or _waited
+        if queue is None or queue.pid != os.getpid():
+            return UploadStatus()
+        jobs = list(zip(queue.jobs, queue.sizes, strict=True))
+    finished = [size for (_, future), size in jobs if future.done()]
+    pending = tuple(
+        name for (upload, future), _ in jobs if not future.done() for _, name in upload.files
+    )
+    return UploadStatus(
+        len(jobs), len(finished), sum(size for _, size in jobs), sum(finished), pending
+    )
+
+
+def wait_for_artifact(run_id: str, artifact: str) -> bool:
+    """Wait for the queued uploads of ``artifact`` (a file or folder) into ``run_id``.
+
+    Returns:
+        Whether this process queued one (then it is logged now).
+
+    Raises:
+        DatasetError: That upload failed.
+    """
+    with _lock:
+        queue = _queue
+        if queue is None or queue.pid != os.getpid():
+            return False
+        futures = [
+            future
+            for upload, future in queue.jobs
+            if upload.run_id == run_id and upload.artifact == artifact
+        ]
+    for future in futures:
+        future.result()
+    return bool(futures)
 
 
 def wait_for_uploads() -> None:
@@ -114,16 +217,17 @@ def wait_for_uploads() -> None:
     Raises:
         DatasetError: Listing every artifact that could not be uploaded, with why.
     """
-    global _queue
+    global _queue, _waited  # noqa: PLW0603
     with _lock:
         queue, _queue = _queue, None
+        _waited = queue
     if queue is None or queue.pid != os.getpid():
         return
-    futures = [future for _, future in queue.jobs]
-    pending = sum(not future.done() for future in futures)
-    if pending:
-        logger.info("Waiting for %d MLflow artifact upload(s) to finish", pending)
-    wait(futures)
+    try:
+        wait([future for _, future in queue.jobs])
+    finally:
+        with _lock:
+            _waited = None
     queue.executor.shutdown()
     failures = [
         f"- {upload.describe()}: {future.exception()}"
@@ -131,11 +235,13 @@ def wait_for_uploads() -> None:
         if future.exception() is not None
     ]
     by_run: dict[str, list[store.LoggedFile]] = {}
+    tags_by_run: dict[str, dict[str, str]] = {}
     for upload, future in queue.jobs:
         if future.exception() is None:
             by_run.setdefault(upload.run_id, []).extend(future.result())
+            tags_by_run.setdefault(upload.run_id, {}).update(upload.tags())
     for run_id, logged in by_run.items():
-        problem = _record(run_id, logged)
+        problem = _record(run_id, logged, tags_by_run[run_id])
         if problem is not None:
             failures.append(f"- {problem}")
     if failures:
@@ -145,10 +251,12 @@ def wait_for_uploads() -> None:
         )
 
 
-def _record(run_id: str, logged: list[store.LoggedFile]) -> str | None:
-    """Record the digests of ``logged`` on ``run_id``; what went wrong, or None."""
+def _record(
+    run_id: str, logged: list[store.LoggedFile], tags: dict[str, str] | None = None
+) -> str | None:
+    """Record the digests of ``logged`` (and ``tags``) on ``run_id``; what went wrong, or None."""
     try:
-        store.record_digests(run_id, logged)
+        store.record_digests(run_id, logged, tags)
     except Exception as exc:
         return f"the sha256 digests of {len(logged)} file(s) of run '{run_id}' failed: {exc}"
     return None

@@ -5,7 +5,10 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -14,7 +17,7 @@ from kedro.io import AbstractDataset, DatasetError, Version
 
 from kedro_mlflow._lazy import mlflow
 from kedro_mlflow.exceptions import TrackingUnreachableError
-from kedro_mlflow.io.artifacts import _cache, _queue
+from kedro_mlflow.io.artifacts import _cache, _lineage, _queue, _versions
 from kedro_mlflow.io.artifacts import _mlflow_store as store
 from kedro_mlflow.io.artifacts._local_files import (
     local_target,
@@ -31,6 +34,21 @@ logger = logging.getLogger(__name__)
 #: write local files only and log nothing. Read at each save, in every thread
 #: and process of a run.
 DISABLE_TRACKING_ENV = "KEDRO_MLFLOW_DISABLE_TRACKING"
+
+#: An MLflow run id: 32 lowercase hex digits. A Kedro load version (``--load-versions``)
+#: of this form names the run to load from; Kedro's own versions are timestamps
+#: (``2026-01-01T00.00.00.000Z``) and go to a ``versioned: true`` wrapped dataset.
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def is_run_id(version: str) -> bool:
+    """Whether a Kedro load version names an MLflow run (32 hex digits) rather than a timestamp.
+
+    Examples:
+        >>> is_run_id("4f1c2b7e9a0d4e6f8b3a5c7d9e1f2a3b"), is_run_id("2026-01-01T00.00.00.000Z")
+        (True, False)
+    """
+    return bool(_RUN_ID.match(version))
 
 
 def _normalise_artifact_path(artifact_path: str | None) -> str | None:
@@ -57,8 +75,10 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
     ``save`` lets the wrapped dataset write its local file, then logs exactly the
     file(s) that save wrote into the MLflow run: the ``run_id`` given, else the
     active run (the one ``kedro run`` opens), else a run started for it. ``load``
-    reads the local file, or with ``run_id`` the artifact logged in that run,
-    fetched once into a local cache and never over your local file.
+    reads the local file, or the artifact logged in a run (``load_run_id``, else
+    ``run_id``; ``kedro run --load-versions NAME:RUN_ID`` for one run), fetched once
+    into a local cache and never over your local file. With ``keep_local: false`` the
+    wrapped dataset writes into a private temporary folder, removed once logged.
 
     Examples:
         In ``catalog.yml``:
@@ -71,6 +91,14 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
                 type: pandas.CSVDataset
                 filepath: data/08_reporting/metrics.csv
               artifact_path: reporting
+
+            features_of_last_week:  # reads one run, logs into the current one
+              type: kedro_mlflow.io.artifacts.MlflowArtifactDataset
+              dataset:
+                type: pandas.ParquetDataset
+                filepath: data/04_feature/features.parquet
+              load_run_id: 4f1c2b7e9a0d4e6f8b3a5c7d9e1f2a3b
+              keep_local: false  # only in MLflow, nothing left in data/
 
         In Python:
 
@@ -101,6 +129,8 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         dataset: str | type[AbstractDataset[Any, Any]] | dict[str, Any],
         run_id: str | int | None = None,
         artifact_path: str | None = None,
+        load_run_id: str | int | None = None,
+        keep_local: bool = True,
         credentials: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         version: Version | None = None,
@@ -113,13 +143,22 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
             run_id: The MLflow run to log into and load from. ``None`` logs into the
                 active run and loads the local file.
             artifact_path: Folder inside the run's artifacts, relative (``reporting``).
+            load_run_id: The MLflow run to load from, while saves go to ``run_id`` or
+                the active run. Wins over ``run_id`` for loads.
+            keep_local: ``False``: the wrapped dataset writes into a private temporary
+                folder, which is removed once its files are logged; nothing stays at its
+                path. Loads then read a run (``load_run_id``, ``run_id``, or the current
+                run once it logged the data).
             credentials: Handed to the wrapped dataset as its ``credentials``.
             metadata: Arbitrary metadata, ignored by Kedro and by this dataset.
-            version: Set by Kedro's catalog; passed on to a ``versioned: true`` dataset.
+            version: Set by Kedro's catalog. A load version of 32 hex digits (``kedro run
+                --load-versions NAME:RUN_ID``) is the MLflow run to load from, winning over
+                ``load_run_id``; any other version goes to a ``versioned: true`` dataset.
 
         Raises:
             DatasetError: If ``artifact_path`` is absolute or climbs out with ``..``,
-                or the wrapped dataset does not write a local file.
+                the wrapped dataset does not write a local file, or a load version is
+                neither a run id nor usable by the wrapped dataset.
         """
         config: dict[str, Any] = (
             copy.deepcopy(dataset) if isinstance(dataset, dict) else {"type": dataset}
@@ -130,15 +169,60 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         self._config = config
         self._version = version
         self._run_id = None if run_id is None else str(run_id)
+        self._load_run_id = None if load_run_id is None else str(load_run_id)
+        self._keep_local = bool(keep_local)
         self._artifact_path = _normalise_artifact_path(artifact_path)
+        self._catalog_name: str | None = None
         self.metadata = metadata
+        load_version = version.load if version else None
+        self._version_run_id = load_version if load_version and is_run_id(load_version) else None
         self._dataset = AbstractDataset.from_config(
             "MlflowArtifactDataset.dataset",
             config,
-            version.load if version else None,
+            None if self._version_run_id else load_version,
             version.save if version else None,
         )
         self._target = local_target(self._dataset)
+        if load_version and not self._version_run_id and not self._wraps_versioned():
+            raise DatasetError(
+                f"MlflowArtifactDataset '{self._target.path}' was given the load version "
+                f"'{load_version}' (kedro run --load-versions), which is not an MLflow run id "
+                f"(32 hex digits) and its wrapped dataset is not 'versioned: true'. Give "
+                f"--load-versions NAME:RUN_ID with the id of the run to load from (see "
+                f"`kedro mlflow versions NAME`)."
+            )
+
+    def _wraps_versioned(self) -> bool:
+        return getattr(self._dataset, "_version", None) is not None
+
+    @property
+    def catalog_name(self) -> str | None:
+        """The name of this dataset's catalog entry, when known.
+
+        The Kedro hook sets it at the start of a ``kedro run`` (Kedro does not pass it to
+        datasets). It names the dataset in the run's records: the tag
+        ``kedro_mlflow.dataset/<artifact>`` of a save, the MLflow dataset input of a load.
+        """
+        return self._catalog_name
+
+    @catalog_name.setter
+    def catalog_name(self, name: str | None) -> None:
+        self._catalog_name = name
+
+    @property
+    def load_run_id(self) -> str | None:
+        """The run loads read: ``--load-versions``, else ``load_run_id``, else ``run_id``."""
+        return self._version_run_id or self._load_run_id or self._run_id
+
+    @property
+    def keep_local(self) -> bool:
+        """Whether the saved data stays at the wrapped dataset's path."""
+        return self._keep_local
+
+    @property
+    def local_path(self) -> Path:
+        """The wrapped dataset's file or folder (for ``versioned: true``, its versions' folder)."""
+        return self._target.path
 
     @property
     def artifact(self) -> str:
@@ -151,12 +235,17 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
 
     def _describe(self) -> dict[str, Any]:
         inner = type(self._dataset)
-        return {
+        described: dict[str, Any] = {
             "dataset": {"type": f"{inner.__module__}.{inner.__qualname__}"}
             | self._dataset._describe(),
             "run_id": self._run_id,
             "artifact_path": self._artifact_path,
         }
+        if self.load_run_id != self._run_id:
+            described["load_run_id"] = self.load_run_id
+        if not self._keep_local:
+            described["keep_local"] = False
+        return described
 
     def _context(self, action: str) -> str:
         """The start of this dataset's error messages: ``Saving MlflowArtifactDataset 'x'``."""
@@ -166,6 +255,13 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
 
     def save(self, data: Any) -> None:
         if tracking_disabled_by_env():
+            if not self._keep_local:
+                raise DatasetError(
+                    f"{self._context('Saving')}: 'keep_local: false' keeps the data only in "
+                    f"MLflow, and MLflow tracking is disabled ({DISABLE_TRACKING_ENV}, or "
+                    f"'tracking.disable_tracking.pipelines' in mlflow.yml): nothing would be "
+                    f"kept. Enable tracking for this pipeline, or set 'keep_local: true'."
+                )
             self._dataset.save(data)
             return
         context = self._context("Saving")
@@ -177,11 +273,29 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
             raise DatasetError(
                 f"{exc} The data was saved locally at '{self._target.path}' but not logged."
             ) from exc
-        self._dataset.save(data)
-        files = [
-            (local, self._artifact_name(name)) for local, name in written_files(self._dataset, data)
-        ]
-        _queue.log(_queue.Upload(run, files, context, self._target.path))
+        writer, scratch = self._dataset, None
+        if not self._keep_local:
+            scratch = Path(tempfile.mkdtemp(prefix="kedro-mlflow-save-"))
+            writer = self._copy_at(scratch / self._target.path.name)
+        try:
+            writer.save(data)
+            files = [
+                (local, self._artifact_name(name)) for local, name in written_files(writer, data)
+            ]
+        except BaseException:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        upload = _queue.Upload(
+            run,
+            files,
+            context,
+            self._target.path,
+            artifact=self.artifact,
+            dataset_name=self._catalog_name,
+            cleanup=scratch,
+        )
+        _queue.log(upload)
 
     def _run_for_save(self, context: str) -> Run:
         store.require_reachable(context)
@@ -205,29 +319,65 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
     # -- load ---------------------------------------------------------------------
 
     def load(self) -> Any:
-        if self._run_id is None:
+        source = self.load_run_id
+        if source is None and self._keep_local:
             return self._dataset.load()
         context = self._context("Loading")
-        run = store.get_run(self._run_id, context, reuse_ended=True)
-        local = _cache.fetch(run, store.artifact_repository(run), self.artifact, context)
-        data = self._reader(local).load()
+        if source is None:
+            source = self._logged_in_current_run(context)
+        run = store.get_run(source, context, reuse_ended=True)
+        with _cache.fetched(run, store.artifact_repository(run), self.artifact, context) as local:
+            data = self._copy_at(local).load()
         consumer = None if tracking_disabled_by_env() else _current_run_id()
-        if consumer is not None and consumer != self._run_id:
-            store.record_input(consumer, run, self.artifact)
+        if consumer is not None and consumer != source:
+            _lineage.record_input(consumer, run, self.artifact, self._catalog_name)
         return data
 
-    def _reader(self, local: Path) -> AbstractDataset[Any, Any]:
-        """The wrapped dataset, unversioned, reading ``local`` instead of its own path."""
+    def _logged_in_current_run(self, context: str) -> str:
+        """The current run, once it logged this ``keep_local: false`` dataset; else an error.
+
+        A node reading what an earlier node of the same ``kedro run`` saved waits for that
+        upload. Otherwise the error names the run holding the latest version.
+        """
+        current = None if tracking_disabled_by_env() else _current_run_id()
+        if current is not None:
+            if _queue.wait_for_artifact(current, self.artifact):
+                return current
+            if store.recorded_digest(store.get_run(current, context), self.artifact):
+                return current
+        latest = _versions.latest_version(self.artifact)
+        name = self._catalog_name or "<name>"
+        where = (
+            f"The latest version is in MLflow run '{latest.run_id}' (started "
+            f"{latest.start_time:%Y-%m-%d %H:%M:%S} UTC): load it with 'load_run_id: "
+            f"{latest.run_id}' or `kedro run --load-versions {name}:{latest.run_id}`."
+            if latest is not None
+            else f"No run on tracking URI '{store.tracking_uri()}' has logged artifact "
+            f"'{self.artifact}' yet: run the pipeline that saves it first."
+        )
+        raise DatasetError(
+            f"{context}: 'keep_local: false' keeps this data only in MLflow, not at "
+            f"'{self._target.path}', and no run to load it from was given. {where}"
+        )
+
+    def _copy_at(self, path: Path) -> AbstractDataset[Any, Any]:
+        """The wrapped dataset, unversioned, reading or writing ``path`` instead of its own."""
         config = copy.deepcopy(self._config)
         config.pop("versioned", None)
-        config[self._target.config_key] = str(local)
-        return AbstractDataset.from_config("MlflowArtifactDataset.reader", config)
+        config[self._target.config_key] = str(path)
+        return AbstractDataset.from_config("MlflowArtifactDataset.dataset", config)
 
     def _exists(self) -> bool:
-        if self._run_id is None:
+        source = self.load_run_id
+        if source is None and self._keep_local:
             return self._dataset.exists()
         context = self._context("Checking")
-        run = store.get_run(self._run_id, context, reuse_ended=True)
+        if source is None:
+            try:
+                source = self._logged_in_current_run(context)
+            except DatasetError:
+                return False
+        run = store.get_run(source, context, reuse_ended=True)
         return store.artifact_exists(store.artifact_repository(run), self.artifact)
 
     def _release(self) -> None:
