@@ -6,6 +6,7 @@ import copy
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,10 @@ logger = logging.getLogger(__name__)
 #: write local files only and log nothing. Read at each save, in every thread
 #: and process of a run.
 DISABLE_TRACKING_ENV = "KEDRO_MLFLOW_DISABLE_TRACKING"
+#: The run of the ``kedro run`` under way, set by the Kedro hook for every thread and
+#: process of the run. Not ``MLFLOW_RUN_ID``: MLflow would resume that run for any
+#: ``mlflow.start_run(nested=True)`` a node makes, and unset it when that run ends.
+RUN_ID_ENV = "KEDRO_MLFLOW_RUN_ID"
 
 
 def _normalise_artifact_path(artifact_path: str | None) -> str | None:
@@ -91,6 +96,9 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         [1, 2]
     """
 
+    #: The wrapped dataset's ``preview`` (set only when it has one), for kedro-viz.
+    preview: Callable[..., Any]
+
     #: Asks Kedro's catalog for its load and save versions (``version=``), which the
     #: wrapped dataset uses when it is ``versioned: true``.
     versioned = True
@@ -139,6 +147,32 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
             version.save if version else None,
         )
         self._target = local_target(self._dataset)
+        preview = getattr(self._dataset, "preview", None)
+        if callable(preview):
+            # kedro-viz previews a dataset through preview(), typed by its return annotation:
+            # the wrapped dataset's own bound method keeps both.
+            self.preview = preview
+
+    @property
+    def run_id(self) -> str | None:
+        """The MLflow run to log into and load from; ``None``: the current run, the local file.
+
+        Settable after construction (a notebook pointing a catalog entry at another run).
+        """
+        return self._run_id
+
+    @run_id.setter
+    def run_id(self, value: str | int | None) -> None:
+        self._run_id = None if value is None else str(value)
+
+    @property
+    def artifact_path(self) -> str | None:
+        """The folder inside the run's artifacts (``reporting``); ``None``: the root."""
+        return self._artifact_path
+
+    @artifact_path.setter
+    def artifact_path(self, value: str | None) -> None:
+        self._artifact_path = _normalise_artifact_path(value)
 
     @property
     def artifact(self) -> str:
@@ -184,13 +218,21 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         _queue.log(_queue.Upload(run, files, context, self._target.path))
 
     def _run_for_save(self, context: str) -> Run:
+        """The dataset's ``run_id``, else the kedro run's, else the active run, else
+        ``MLFLOW_RUN_ID``'s, else a run started for it."""
         store.require_reachable(context)
-        run_id = self._run_id or os.environ.get("MLFLOW_RUN_ID")
+        if self._run_id is not None:
+            return store.get_run(self._run_id, context, allow_deleted=False)
+        kedro_run = os.environ.get(RUN_ID_ENV)
+        if kedro_run:
+            # The hook keeps this run alive for the whole kedro run: fetch it once per process.
+            return store.get_run(kedro_run, context, remember="always")
         active = mlflow.active_run()
-        if self._run_id is None and active is not None:
+        if active is not None:
             return active
-        if run_id is not None:
-            return store.get_run(run_id, context, allow_deleted=False)
+        resumed = os.environ.get("MLFLOW_RUN_ID")
+        if resumed:
+            return store.get_run(resumed, context, allow_deleted=False)
         run = mlflow.start_run()
         _fail_implicit_run_on_crash(run.info.run_id)
         logger.info(
@@ -208,7 +250,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         if self._run_id is None:
             return self._dataset.load()
         context = self._context("Loading")
-        run = store.get_run(self._run_id, context, reuse_ended=True)
+        run = store.get_run(self._run_id, context, remember="ended")
         local = _cache.fetch(run, store.artifact_repository(run), self.artifact, context)
         data = self._reader(local).load()
         consumer = None if tracking_disabled_by_env() else _current_run_id()
@@ -227,7 +269,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         if self._run_id is None:
             return self._dataset.exists()
         context = self._context("Checking")
-        run = store.get_run(self._run_id, context, reuse_ended=True)
+        run = store.get_run(self._run_id, context, remember="ended")
         return store.artifact_exists(store.artifact_repository(run), self.artifact)
 
     def _release(self) -> None:
@@ -241,6 +283,9 @@ def tracking_disabled_by_env() -> bool:
 
 def _current_run_id() -> str | None:
     """The run this thread or process logs into (no run is started for it)."""
+    kedro_run = os.environ.get(RUN_ID_ENV)
+    if kedro_run:
+        return kedro_run
     active = mlflow.active_run()
     if active is not None:
         return str(active.info.run_id)
