@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import difflib
 import logging
+import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import omegaconf
 import yaml
 from kedro.config import MissingConfigException
+from omegaconf import OmegaConf
 
 from kedro_mlflow._lazy import lazy_module
 from kedro_mlflow.exceptions import MlflowConfigError
@@ -33,6 +36,44 @@ CONFIG_KEY = "mlflow"
 #: Which files of ``conf/<env>/`` make up the MLflow configuration.
 CONFIG_PATTERNS = ["mlflow*", "mlflow*/**"]
 _CONFIG_SUFFIXES = {".yml", ".yaml", ".json"}
+
+
+_ADJECTIVES = (
+    "amber bold brisk calm clever crisp deft eager fair gentle glad keen lucid merry "
+    "nimble placid quick quiet rapid sharp steady sunny swift tidy vivid witty"
+).split()
+_NOUNS = (
+    "badger bison crane dolphin falcon ferret gecko heron ibis koala lemur lynx marten "
+    "newt otter owl panda quail raven robin seal stoat swan tapir walrus wren"
+).split()
+
+
+def random_name() -> str:
+    """A readable run name, ``adjective-noun-NNN`` (``${km.random_name:}`` in mlflow.yml).
+
+    Examples:
+        >>> import re
+        >>> bool(re.fullmatch(r"[a-z]+-[a-z]+-\\d{3}", random_name()))
+        True
+    """
+    pick = secrets.SystemRandom()
+    return f"{pick.choice(_ADJECTIVES)}-{pick.choice(_NOUNS)}-{pick.randrange(1000):03d}"
+
+
+def register_resolvers() -> None:
+    """Make ``${km.random_name:}`` (kedro-mlflow 2.x's resolver) usable in ``mlflow.yml``.
+
+    One name per read of the configuration: every use in it resolves to the same name.
+    """
+    if OmegaConf.has_resolver("km.random_name"):
+        return
+    # omegaconf 2.4 renamed register_new_resolver, which it now deprecates; Kedro 1.x
+    # also runs on 2.3, which has only the old name.
+    major, minor = (int(part) for part in omegaconf.__version__.split(".")[:2])
+    register = (
+        OmegaConf.register_resolver if (major, minor) >= (2, 4) else OmegaConf.register_new_resolver
+    )
+    register("km.random_name", random_name, use_cache=True)
 
 
 def display_path(path: Path, root: Path) -> str:
@@ -106,6 +147,7 @@ def read_config(config_loader: Any, project_path: Path) -> tuple[KedroMlflowConf
         MlflowConfigError: Naming every invalid key, the file it is in and what to do.
     """
     add_config_pattern(config_loader)
+    register_resolvers()
     files = config_files(config_loader)
     try:
         raw = config_loader[CONFIG_KEY]

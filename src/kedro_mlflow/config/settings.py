@@ -112,7 +112,8 @@ def resolve_settings(
     """Resolve the tracking URI, experiment and artifact location of a project.
 
     The tracking URI is ``server.mlflow_tracking_uri``, else ``MLFLOW_TRACKING_URI``, else
-    sqlite ``mlflow.db`` in the project root. Unless the URI names a server (http, https,
+    sqlite ``mlflow.db`` in the project root; a relative path in either resolves from the
+    project root. Unless the URI names a server (http, https,
     databricks), a new experiment keeps its artifacts in ``<project>/mlruns``: MLflow's own
     default is ``./mlruns`` relative to whatever the working directory is.
 
@@ -136,7 +137,7 @@ def resolve_settings(
         tracking_uri = resolve_uri(server.mlflow_tracking_uri, project_path)
         origin = f"'server.mlflow_tracking_uri' in {where}"
     elif environ.get("MLFLOW_TRACKING_URI"):
-        tracking_uri = environ["MLFLOW_TRACKING_URI"]
+        tracking_uri = resolve_uri(environ["MLFLOW_TRACKING_URI"], project_path)
         origin = "the MLFLOW_TRACKING_URI environment variable"
     else:
         tracking_uri = default_tracking_uri(project_path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from kedro.framework.context import KedroContext
     from mlflow import MlflowClient
 
+    from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
+
 logger = logging.getLogger(__name__)
 
 
@@ -39,8 +42,11 @@ def configure_tracking(context: KedroContext) -> MlflowSettings:
     """Read the context's ``mlflow.yml`` and point MLflow at the project's tracking store.
 
     Exports the ``server.credentials`` entry of ``credentials.yml`` as environment
-    variables, sets the tracking and registry URIs and the request header provider. No
-    file is created: the store is first touched when a run starts.
+    variables, sets the tracking and registry URIs and the request header provider, makes
+    the project's experiment the one MLflow picks when none is set (so that a notebook's
+    ``mlflow.start_run()`` or ``catalog.save(...)`` lands there) and sets
+    ``context.mlflow`` to the resolved configuration. No file is created: the store is first
+    touched when a run starts.
 
     Args:
         context: The Kedro context just created.
@@ -65,6 +71,11 @@ def configure_tracking(context: KedroContext) -> MlflowSettings:
     export_cache_limit(settings)
     use_tracking_uri(settings)
     use_request_header_provider(settings, context)
+    ProjectExperimentProvider.settings = settings
+    if "mlflow" in sys.modules:  # else autologging cannot have been turned on yet
+        configure_autologging(settings)
+    # What kedro-mlflow 2.x users read in notebooks: the configuration, URIs resolved.
+    context.mlflow = resolved_config(settings)  # type: ignore[attr-defined]
     return settings
 
 
@@ -77,6 +88,61 @@ def show_info_logs() -> None:
     package_logger = logging.getLogger("kedro_mlflow")
     if package_logger.level == logging.NOTSET:
         package_logger.setLevel(logging.INFO)
+
+
+def resolved_config(settings: MlflowSettings) -> KedroMlflowConfig:
+    """The settings' ``mlflow.yml`` with the URIs and the experiment name it resolved to."""
+    config = settings.config
+    server = config.server.model_copy(
+        update={
+            "mlflow_tracking_uri": settings.tracking_uri,
+            "mlflow_registry_uri": settings.registry_uri,
+        }
+    )
+    experiment = config.tracking.experiment.model_copy(update={"name": settings.experiment_name})
+    tracking = config.tracking.model_copy(update={"experiment": experiment})
+    return config.model_copy(update={"server": server, "tracking": tracking})
+
+
+def configure_autologging(settings: MlflowSettings) -> None:
+    """Turn MLflow autologging off when ``disable_autologging`` asks (the default).
+
+    Some platforms turn autologging on, which would log runs of its own.
+    """
+    if settings.config.tracking.disable_tracking.disable_autologging:
+        mlflow.autolog(disable=True)
+
+
+class ProjectExperimentProvider:
+    """Gives MLflow the project's experiment when no experiment is set.
+
+    Registered with MLflow (entry point ``mlflow.default_experiment_provider``) and asked
+    only when a run starts without an experiment: the experiment is created then, with the
+    project's artifact location, not when the context is created.
+    """
+
+    #: The settings of the last Kedro context created in this process.
+    settings: MlflowSettings | None = None
+
+    def in_context(self) -> bool:
+        current = type(self).settings
+        return current is not None and mlflow.get_tracking_uri() == current.tracking_uri
+
+    def get_experiment_id(self) -> str:
+        current = type(self).settings
+        if current is None:  # pragma: no cover - MLflow asks in_context() first
+            raise MlflowConfigError("No Kedro context configured kedro-mlflow.")
+        return ensure_experiment(mlflow.MlflowClient(), current)
+
+
+def disabled_in_settings() -> bool:
+    """Whether the project's ``DISABLE_HOOKS_FOR_PLUGINS`` names this plugin, in any spelling.
+
+    Kedro compares the distribution's name (``kedro-mlflow``); kedro-mlflow 2.x registered
+    as ``kedro_mlflow``, which users' settings say. Both turn the plugin off.
+    """
+    names = getattr(kedro_project.settings, "DISABLE_HOOKS_FOR_PLUGINS", ()) or ()
+    return any(re.sub(r"[-_.]+", "-", str(name)).lower() == "kedro-mlflow" for name in names)
 
 
 def _package_name(project_path: Path) -> str:

@@ -1,10 +1,12 @@
 """The run's life: open (or resume, or join) the run of a ``kedro run``, and end it.
 
 The run is found by the datasets of every runner's threads and processes through the
-environment: MLflow's active run is thread-local, so ``MLFLOW_RUN_ID`` and
+environment: MLflow's active run is thread-local, so ``KEDRO_MLFLOW_RUN_ID`` and
 ``MLFLOW_TRACKING_URI`` are exported for the duration of the run (a ``ThreadRunner``
 worker, an ``--async`` save thread, a ``ParallelRunner`` process, forked or spawned, all
-read them) and restored afterwards.
+read them) and restored afterwards. ``MLFLOW_RUN_ID`` is unset meanwhile: MLflow resumes
+that run for any ``mlflow.start_run(nested=True)`` a node makes (``node_runs`` makes the
+kedro run the parent of such runs instead).
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from kedro_mlflow._lazy import mlflow
 from kedro_mlflow._tracking import get_run, require_reachable
 from kedro_mlflow.exceptions import MlflowConfigError
 from kedro_mlflow.framework import summary
-from kedro_mlflow.framework.configure import ensure_experiment
+from kedro_mlflow.framework.configure import configure_autologging, ensure_experiment
+from kedro_mlflow.framework.node_runs import leave_node
 from kedro_mlflow.framework.params import log_parameters
 from kedro_mlflow.framework.tags import as_run_tags, run_tags
 from kedro_mlflow.io import artifacts
-from kedro_mlflow.io.artifacts import DISABLE_TRACKING_ENV, tracking_disabled_by_env
+from kedro_mlflow.io.artifacts import DISABLE_TRACKING_ENV, RUN_ID_ENV, tracking_disabled_by_env
 
 if TYPE_CHECKING:
     from kedro.io import CatalogProtocol
@@ -77,9 +80,7 @@ def start_tracking(
     config = settings.config
     names = pipeline_names(run_params)
     tracked = TrackedRun(run_id=None, settings=settings)
-    if config.tracking.disable_tracking.disable_autologging:
-        # Some platforms turn autologging on, which would log runs of its own.
-        mlflow.autolog(disable=True)
+    configure_autologging(settings)
     if tracking_disabled(config, names):
         logger.info(
             "MLflow tracking is disabled for pipeline(s) %s ('tracking.disable_tracking."
@@ -95,7 +96,8 @@ def start_tracking(
 
     tracked.run_id, tracked.owned = open_run(settings, run_name=",".join(names))
     try:
-        _set_env(tracked.saved_env, "MLFLOW_RUN_ID", tracked.run_id)
+        _set_env(tracked.saved_env, RUN_ID_ENV, tracked.run_id)
+        _set_env(tracked.saved_env, "MLFLOW_RUN_ID", None)
         _set_env(tracked.saved_env, "MLFLOW_TRACKING_URI", mlflow.get_tracking_uri())
         client = mlflow.MlflowClient()
         client.log_batch(
@@ -212,6 +214,8 @@ def end_tracking(tracked: TrackedRun, status: str, *, raise_upload_errors: bool)
         except Exception as exc:
             upload_error = exc
             status = "FAILED"
+        # Runs that nodes of this thread left open, above the kedro run, end with it.
+        leave_node(failed=status == "FAILED")
         if tracked.owned:
             active = mlflow.active_run()
             if active is not None and active.info.run_id == tracked.run_id:
@@ -243,9 +247,13 @@ def _log_summary(tracked: TrackedRun) -> None:
         logger.warning("Could not summarise MLflow run '%s': %s", tracked.run_id, exc)
 
 
-def _set_env(saved: dict[str, str | None], name: str, value: str) -> None:
+def _set_env(saved: dict[str, str | None], name: str, value: str | None) -> None:
+    """Set (or with ``None`` unset) ``name``, keeping its previous value in ``saved``."""
     saved.setdefault(name, os.environ.get(name))
-    os.environ[name] = value
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def _restore_env(saved: dict[str, str | None]) -> None:

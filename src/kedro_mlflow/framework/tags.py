@@ -23,6 +23,8 @@ RUNNER_TAG = "kedro_mlflow.runner"
 COMMAND_TAG = "kedro_mlflow.command"
 KEDRO_VERSION_TAG = "kedro_mlflow.kedro_version"
 PROJECT_PATH_TAG = "kedro_mlflow.project_path"
+#: kedro-mlflow 2.x's name for the ``kedro run`` that reproduces the run.
+KEDRO_COMMAND_TAG = "kedro_command"
 #: MLflow refuses longer tag values.
 MAX_TAG_LENGTH = 8000
 
@@ -30,8 +32,16 @@ MAX_TAG_LENGTH = 8000
 def run_tags(
     settings: MlflowSettings, run_params: Mapping[str, Any], names: list[str]
 ) -> dict[str, str]:
-    """The tags naming the Kedro session, pipeline, env, runner and command of a run."""
-    tags = {
+    """The tags naming the Kedro session, pipeline, env, runner and command of a run.
+
+    Every non-empty entry of ``run_params`` is a tag under its own name, and
+    ``kedro_command`` the ``kedro run`` that reproduces the run, as kedro-mlflow 2.x tagged
+    them (users' saved searches and UI columns use these names); the ``kedro_mlflow.*``
+    tags add what those lack (the runner's class name, the command line as typed).
+    """
+    tags: dict[str, Any] = {key: value for key, value in run_params.items() if value}
+    tags[KEDRO_COMMAND_TAG] = kedro_command(run_params)
+    tags |= {
         SESSION_ID_TAG: run_params.get("run_id") or run_params.get("session_id"),
         PIPELINE_TAG: ",".join(names),
         ENV_TAG: run_params.get("env") or settings.env,
@@ -41,6 +51,38 @@ def run_tags(
         PROJECT_PATH_TAG: settings.project_path.as_posix(),
     }
     return {key: str(value)[:MAX_TAG_LENGTH] for key, value in tags.items() if value}
+
+
+def kedro_command(run_params: Mapping[str, Any]) -> str:
+    """The ``kedro run`` that selects the same nodes, written as kedro-mlflow 2.x wrote it.
+
+    Examples:
+        >>> kedro_command({"pipeline_names": ["data"], "tags": ["a", "b"], "node_names": None})
+        'kedro run --pipeline=data --tag=a,b'
+        >>> kedro_command({"load_versions": {"model": "2024-01-01T00.00.00.000Z"}})
+        'kedro run --load-version=model:2024-01-01T00.00.00.000Z'
+    """
+    pipelines = run_params.get("pipeline_names") or (
+        [run_params["pipeline_name"]] if run_params.get("pipeline_name") else None
+    )
+    options = [
+        ("--from-inputs", run_params.get("from_inputs")),
+        ("--from-nodes", run_params.get("from_nodes")),
+        ("--to-nodes", run_params.get("to_nodes")),
+        ("--node", run_params.get("node_names")),
+        ("--pipeline", pipelines),
+        ("--tag", run_params.get("tags")),
+        (
+            "--load-version",
+            [
+                f"{name}:{version}"
+                for name, version in (run_params.get("load_versions") or {}).items()
+            ],
+        ),
+    ]
+    words = ["kedro", "run"]
+    words += [f"{flag}={','.join(map(str, values))}" for flag, values in options if values]
+    return " ".join(words)
 
 
 def runner_name(runner: Any) -> str | None:

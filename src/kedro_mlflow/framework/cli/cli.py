@@ -59,9 +59,14 @@ def _project(metadata: ProjectMetadata | None) -> Path:
     help="The configuration environment (folder of conf/) to write mlflow.yml into.",
 )
 @click.option("--force", "-f", is_flag=True, help="Overwrite an existing mlflow.yml.")
+@click.option("--silent", "-s", is_flag=True, help="Print nothing unless something fails.")
 @click.pass_obj
-def init(metadata: ProjectMetadata | None, env: str, force: bool) -> None:
-    """Write conf/<env>/mlflow.yml: every key with its default, commented."""
+def init(metadata: ProjectMetadata | None, env: str, force: bool, silent: bool) -> None:
+    """Write conf/<env>/mlflow.yml: every key with its default, commented.
+
+    An existing file is left as it is (exit code 0) unless --force is given, so scripts may
+    run this command every time.
+    """
     project_path = _project(metadata)
     conf_source = Path(str(kedro_project.settings.CONF_SOURCE))
     conf_dir = conf_source if conf_source.is_absolute() else project_path / conf_source
@@ -78,26 +83,32 @@ def init(metadata: ProjectMetadata | None, env: str, force: bool) -> None:
     target = conf_dir / env / "mlflow.yml"
     shown = display_path(target, project_path)
     if target.exists() and not force:
-        raise click.ClickException(
-            f"'{shown}' already exists and was left unchanged. Use --force to overwrite it, "
-            f"or --env to write into another environment."
-        )
+        if not silent:
+            click.secho(
+                f"'{shown}' already exists and was left unchanged. Use --force to overwrite "
+                f"it, or --env to write into another environment.",
+                fg="yellow",
+            )
+        return
     template = resources.files("kedro_mlflow.config").joinpath("mlflow.yml").read_text("utf-8")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(template, encoding="utf-8")
-    click.secho(f"'{shown}' written: every key with its default, commented.", fg="green")
+    if not silent:
+        click.secho(f"'{shown}' written: every key with its default, commented.", fg="green")
 
 
-@mlflow_commands.command()
+# "-h" is --host, as in kedro-mlflow 2.x and `mlflow ui`: help is --help only here.
+@mlflow_commands.command(context_settings={"help_option_names": ["--help"]})
 @click.option(
     "--env",
     "-e",
     default=None,
     help="The configuration environment whose mlflow.yml is read (default: local).",
 )
-@click.option("--host", default=None, help="The host to listen on (default: 'ui.host').")
+@click.option("--host", "-h", default=None, help="The host to listen on (default: 'ui.host').")
 @click.option(
     "--port",
+    "-p",
     type=click.IntRange(1, 65535),
     default=None,
     help="The port to listen on (default: 'ui.port').",

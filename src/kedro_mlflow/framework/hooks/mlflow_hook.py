@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 from kedro.framework.hooks import hook_impl
 
 from kedro_mlflow.framework.catalog import name_datasets
-from kedro_mlflow.framework.configure import configure_tracking
+from kedro_mlflow.framework.configure import configure_tracking, disabled_in_settings
 from kedro_mlflow.framework.lifecycle import end_tracking, start_tracking
+from kedro_mlflow.framework.node_runs import enter_node, leave_node
 
 if TYPE_CHECKING:
     from kedro.framework.context import KedroContext
@@ -50,17 +51,23 @@ class MlflowHook:
     def __init__(self) -> None:
         self._settings: MlflowSettings | None = None
         self._run: TrackedRun | None = None
+        self._disabled = False
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: KedroContext) -> None:
         """Read ``mlflow.yml`` (a typo fails here, before anything is written)."""
-        self._settings = configure_tracking(context)
+        # Kedro unregisters the hook for "kedro-mlflow" only; "kedro_mlflow" disabled 2.x.
+        self._disabled = disabled_in_settings()
+        if not self._disabled:
+            self._settings = configure_tracking(context)
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: CatalogProtocol[Any, Any]
     ) -> None:
         """Name the pipeline's datasets; open (resume, or join) the run, tag it, log params."""
+        if self._disabled:
+            return
         if self._settings is None:
             raise RuntimeError(
                 "kedro-mlflow's before_pipeline_run was called before after_context_created: "
@@ -68,6 +75,21 @@ class MlflowHook:
             )
         name_datasets(catalog, pipeline)
         self._run = start_tracking(self._settings, run_params, pipeline, catalog)
+
+    @hook_impl(tryfirst=True)
+    def before_node_run(self) -> None:
+        """Make the kedro run active in the node's thread or process (nested runs, log_*)."""
+        enter_node()
+
+    @hook_impl(trylast=True)
+    def after_node_run(self) -> None:
+        """End the runs the node left open; release the kedro run from its thread."""
+        leave_node(failed=False)
+
+    @hook_impl(trylast=True)
+    def on_node_error(self) -> None:
+        """End the runs the failing node left open FAILED; release the kedro run."""
+        leave_node(failed=True)
 
     # trylast: other plugins' and the project's hooks may still log into the run.
     @hook_impl(trylast=True)

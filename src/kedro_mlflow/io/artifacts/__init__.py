@@ -29,6 +29,7 @@ from kedro_mlflow.io.artifacts._versions import (
 )
 from kedro_mlflow.io.artifacts.artifact_dataset import (
     DISABLE_TRACKING_ENV,
+    RUN_ID_ENV,
     MlflowArtifactDataset,
     is_run_id,
     tracking_disabled_by_env,
@@ -37,6 +38,7 @@ from kedro_mlflow.io.artifacts.artifact_dataset import (
 __all__ = [
     "CACHE_MAX_BYTES_ENV",
     "DISABLE_TRACKING_ENV",
+    "RUN_ID_ENV",
     "CacheEntry",
     "DatasetVersion",
     "MlflowArtifactDataset",

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from kedro.io import DatasetError
 
@@ -45,24 +45,29 @@ def require_reachable(context: str) -> None:
     )
 
 
-_ended_runs: dict[tuple[str, str], Run] = {}
+_remembered: dict[tuple[str, str], Run] = {}
 
 
 def get_run(
-    run_id: str, context: str, *, reuse_ended: bool = False, allow_deleted: bool = True
+    run_id: str,
+    context: str,
+    *,
+    remember: Literal["never", "ended", "always"] = "never",
+    allow_deleted: bool = True,
 ) -> Run:
     """Fetch a run, or raise a ``DatasetError`` naming it and the tracking URI.
 
     Args:
         run_id: The run to fetch.
         context: What the dataset was doing, the start of an error message.
-        reuse_ended: Serve a run that had ended from this process's memory: loading N
-            datasets of one run then costs one fetch of its N tags, not N.
+        remember: Serve the run from this process's memory once fetched: ``ended`` for a
+            run that had ended (loading N datasets of one run then costs one fetch of its N
+            tags, not N), ``always`` for the run a ``kedro run`` keeps open.
         allow_deleted: Return a deleted run rather than refuse it.
     """
     uri = tracking_uri()
-    if reuse_ended and (uri, run_id) in _ended_runs:
-        return _ended_runs[uri, run_id]
+    if remember != "never" and (uri, run_id) in _remembered:
+        return _remembered[uri, run_id]
     require_reachable(context)
     run = _tracking.get_run(
         run_id,
@@ -73,8 +78,10 @@ def get_run(
         error=DatasetError,
         allow_deleted=allow_deleted,
     )
-    if run.info.status in {"FINISHED", "FAILED", "KILLED"}:
-        _ended_runs[uri, run_id] = run
+    if remember == "always" or (
+        remember == "ended" and run.info.status in {"FINISHED", "FAILED", "KILLED"}
+    ):
+        _remembered[uri, run_id] = run
     return run
 
 

@@ -9,6 +9,7 @@ import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,10 @@ logger = logging.getLogger(__name__)
 #: write local files only and log nothing. Read at each save, in every thread
 #: and process of a run.
 DISABLE_TRACKING_ENV = "KEDRO_MLFLOW_DISABLE_TRACKING"
+#: The run of the ``kedro run`` under way, set by the Kedro hook for every thread and
+#: process of the run. Not ``MLFLOW_RUN_ID``: MLflow would resume that run for any
+#: ``mlflow.start_run(nested=True)`` a node makes, and unset it when that run ends.
+RUN_ID_ENV = "KEDRO_MLFLOW_RUN_ID"
 
 #: An MLflow run id: 32 lowercase hex digits. A Kedro load version (``--load-versions``)
 #: of this form names the run to load from; Kedro's own versions are timestamps
@@ -119,6 +124,9 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         [1, 2]
     """
 
+    #: The wrapped dataset's ``preview`` (set only when it has one), for kedro-viz.
+    preview: Callable[..., Any]
+
     #: Asks Kedro's catalog for its load and save versions (``version=``), which the
     #: wrapped dataset uses when it is ``versioned: true``.
     versioned = True
@@ -191,6 +199,32 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
                 f"--load-versions NAME:RUN_ID with the id of the run to load from (see "
                 f"`kedro mlflow versions NAME`)."
             )
+        preview = getattr(self._dataset, "preview", None)
+        if callable(preview):
+            # kedro-viz previews a dataset through preview(), typed by its return annotation:
+            # the wrapped dataset's own bound method keeps both.
+            self.preview = preview
+
+    @property
+    def run_id(self) -> str | None:
+        """The MLflow run to log into and load from; ``None``: the current run, the local file.
+
+        Settable after construction (a notebook pointing a catalog entry at another run).
+        """
+        return self._run_id
+
+    @run_id.setter
+    def run_id(self, value: str | int | None) -> None:
+        self._run_id = None if value is None else str(value)
+
+    @property
+    def artifact_path(self) -> str | None:
+        """The folder inside the run's artifacts (``reporting``); ``None``: the root."""
+        return self._artifact_path
+
+    @artifact_path.setter
+    def artifact_path(self, value: str | None) -> None:
+        self._artifact_path = _normalise_artifact_path(value)
 
     def _wraps_versioned(self) -> bool:
         return getattr(self._dataset, "_version", None) is not None
@@ -211,6 +245,18 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
 
     @property
     def load_run_id(self) -> str | None:
+        """The MLflow run loads read while saves go to ``run_id`` or the current run.
+
+        ``None``: loads read ``run_id`` if set, else the local file. ``kedro run
+        --load-versions NAME:RUN_ID`` wins over both for that run. Settable.
+        """
+        return self._load_run_id
+
+    @load_run_id.setter
+    def load_run_id(self, value: str | int | None) -> None:
+        self._load_run_id = None if value is None else str(value)
+
+    def _source_run_id(self) -> str | None:
         """The run loads read: ``--load-versions``, else ``load_run_id``, else ``run_id``."""
         return self._version_run_id or self._load_run_id or self._run_id
 
@@ -241,8 +287,8 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
             "run_id": self._run_id,
             "artifact_path": self._artifact_path,
         }
-        if self.load_run_id != self._run_id:
-            described["load_run_id"] = self.load_run_id
+        if self._source_run_id() != self._run_id:
+            described["load_run_id"] = self._source_run_id()
         if not self._keep_local:
             described["keep_local"] = False
         return described
@@ -298,13 +344,21 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         _queue.log(upload)
 
     def _run_for_save(self, context: str) -> Run:
+        """The dataset's ``run_id``, else the kedro run's, else the active run, else
+        ``MLFLOW_RUN_ID``'s, else a run started for it."""
         store.require_reachable(context)
-        run_id = self._run_id or os.environ.get("MLFLOW_RUN_ID")
+        if self._run_id is not None:
+            return store.get_run(self._run_id, context, allow_deleted=False)
+        kedro_run = os.environ.get(RUN_ID_ENV)
+        if kedro_run:
+            # The hook keeps this run alive for the whole kedro run: fetch it once per process.
+            return store.get_run(kedro_run, context, remember="always")
         active = mlflow.active_run()
-        if self._run_id is None and active is not None:
+        if active is not None:
             return active
-        if run_id is not None:
-            return store.get_run(run_id, context, allow_deleted=False)
+        resumed = os.environ.get("MLFLOW_RUN_ID")
+        if resumed:
+            return store.get_run(resumed, context, allow_deleted=False)
         run = mlflow.start_run()
         _fail_implicit_run_on_crash(run.info.run_id)
         logger.info(
@@ -319,13 +373,13 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
     # -- load ---------------------------------------------------------------------
 
     def load(self) -> Any:
-        source = self.load_run_id
+        source = self._source_run_id()
         if source is None and self._keep_local:
             return self._dataset.load()
         context = self._context("Loading")
         if source is None:
             source = self._logged_in_current_run(context)
-        run = store.get_run(source, context, reuse_ended=True)
+        run = store.get_run(source, context, remember="ended")
         with _cache.fetched(run, store.artifact_repository(run), self.artifact, context) as local:
             data = self._copy_at(local).load()
         consumer = None if tracking_disabled_by_env() else _current_run_id()
@@ -368,7 +422,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         return AbstractDataset.from_config("MlflowArtifactDataset.dataset", config)
 
     def _exists(self) -> bool:
-        source = self.load_run_id
+        source = self._source_run_id()
         if source is None and self._keep_local:
             return self._dataset.exists()
         context = self._context("Checking")
@@ -377,7 +431,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
                 source = self._logged_in_current_run(context)
             except DatasetError:
                 return False
-        run = store.get_run(source, context, reuse_ended=True)
+        run = store.get_run(source, context, remember="ended")
         return store.artifact_exists(store.artifact_repository(run), self.artifact)
 
     def _release(self) -> None:
@@ -391,6 +445,9 @@ def tracking_disabled_by_env() -> bool:
 
 def _current_run_id() -> str | None:
     """The run this thread or process logs into (no run is started for it)."""
+    kedro_run = os.environ.get(RUN_ID_ENV)
+    if kedro_run:
+        return kedro_run
     active = mlflow.active_run()
     if active is not None:
         return str(active.info.run_id)
