@@ -5,7 +5,8 @@
 2. ``kedro run --pipeline score_previous --params previous_run_id=<run 1>`` reads the
    model of run 1 back from MLflow (not from the local disk) and scores it on a new batch.
 
-Then it prints the two run ids, each run's artifacts and how to open the MLflow UI.
+Then it prints the two run ids, each run's artifacts, the versions of the model
+(``kedro mlflow versions regressor``) and how to open the MLflow UI.
 Both runs log into the project's own store (``<project>/mlflow.db``, artifacts in
 ``<project>/mlruns``): ``MLFLOW_*`` variables of the calling shell are not passed on.
 """
@@ -23,6 +24,8 @@ from typing import Any
 
 EXAMPLE_PROJECT = Path(__file__).resolve().parent / "spaceflights-mlflow"
 SCORE_PIPELINE = "score_previous"
+#: The dataset whose versions the demo lists at the end.
+VERSIONED_DATASET = "regressor"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -54,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"loaded previous_regressor = artifact regressor.pkl of run {first}",
     )
     _compare_metrics(first, second, tracking_uri)
+    _print_versions(project, VERSIONED_DATASET)
     _print_ui_command(project, tracking_uri)
 
 
@@ -177,6 +181,26 @@ def _compare_metrics(first: str, second: str, tracking_uri: str) -> None:
         f"Model {trained['model_id']} (logged by run 1): R² {trained['r2']} on its test set, "
         f"R² {scored['r2']} on the new batch of run 2 (model {scored['model_id']})."
     )
+    print()
+
+
+def _print_versions(project: Path, dataset: str) -> None:
+    """Runs ``kedro mlflow versions DATASET`` and prints what it printed (not Kedro's log)."""
+    shown = f"kedro mlflow versions {dataset}"
+    print(f"$ {shown}")
+    result = subprocess.run(
+        [sys.executable, "-m", "kedro", "mlflow", "versions", dataset],
+        cwd=project,
+        env=_child_environment(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = result.stdout.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Versions of")), None)
+    if result.returncode != 0 or start is None:
+        raise SystemExit(f"`{shown}` failed in {project}:\n{result.stdout}{result.stderr}")
+    print("\n".join(lines[start:]))
     print()
 
 

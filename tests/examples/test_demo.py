@@ -171,3 +171,12 @@ def test_demo_writes_only_files_git_ignores(demo: Demo) -> None:
         check=False,
     ).stdout.split()
     assert set(new) - set(ignored) == set()
+
+
+def test_demo_lists_the_versions_of_the_model(demo: Demo) -> None:
+    """`kedro mlflow versions regressor`: one version per demo, newest first."""
+    trained = [_run_ids(output)[0] for output in demo.outputs]
+    listing = demo.outputs[1].split("$ kedro mlflow versions regressor\n", 1)[1]
+    lines = listing.splitlines()
+    assert lines[0].startswith("Versions of 'regressor' (artifact 'regressor.pkl')")
+    assert [line.split()[2] for line in lines[2:4]] == trained[::-1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -257,3 +258,21 @@ def test_a_soft_merge_strategy_merges_base_and_env_key_by_key(tmp_path):
     )
     config, _ = read_config(soft, tmp_path)
     assert (config.tracking.run.name, config.tracking.experiment.name) == ("base", "local")
+
+
+def test_the_cache_cap_is_a_size_and_is_exported_for_the_datasets(tmp_path, monkeypatch):
+    """`tracking.cache_max_bytes` takes `20GiB`-like sizes; a wrong one names key and file."""
+    from kedro_mlflow.framework.configure import export_cache_limit
+    from tests.helpers import settings_for
+
+    monkeypatch.delenv("KEDRO_MLFLOW_CACHE_MAX_BYTES", raising=False)
+    export_cache_limit(settings_for(tmp_path, {"tracking": {"cache_max_bytes": "1.5GiB"}}))
+    assert os.environ["KEDRO_MLFLOW_CACHE_MAX_BYTES"] == str(int(1.5 * 1024**3))
+
+    conf = tmp_path / "conf"
+    write(conf / "base" / "catalog.yml", "{}")
+    write(conf / "local" / "mlflow.yml", "tracking:\n  cache_max_bytes: lots\n")
+    with pytest.raises(MlflowConfigError) as error:
+        read_config(loader(conf), tmp_path)
+    assert "'tracking.cache_max_bytes' in conf/local/mlflow.yml" in str(error.value)
+    assert "e.g. 20GiB or 500MB" in str(error.value)

@@ -88,6 +88,8 @@ def _follow(finished: threading.Event, console: Console | None) -> None:
     if not console.is_terminal:
         while not finished.wait(LOG_EVERY_S):
             status = artifacts.upload_status()
+            if not status.total:  # the uploads ended: their digests are being recorded
+                continue
             logger.info(
                 "MLflow uploads: %d of %d done, %s of %s",
                 status.done,

@@ -224,10 +224,14 @@ def wait_for_uploads() -> None:
     if queue is None or queue.pid != os.getpid():
         return
     try:
-        wait([future for _, future in queue.jobs])
+        _finish(queue)
     finally:
         with _lock:
             _waited = None
+
+
+def _finish(queue: _Queue) -> None:
+    wait([future for _, future in queue.jobs])
     queue.executor.shutdown()
     failures = [
         f"- {upload.describe()}: {future.exception()}"

@@ -1,0 +1,127 @@
+"""`kedro mlflow versions` on an experiment of 1,000 runs, timed as a whole process.
+
+Creates a Kedro project (`kedro new`) in a temporary folder whose catalog has one
+MlflowArtifactDataset (`raw`), then 1,000 finished runs in its sqlite store with
+MlflowClient, each holding the tags a `kedro run` leaves (session, pipeline, runner, ...) and
+the digests of three datasets, `raw` among them. It then times
+`kedro mlflow versions raw --limit 0` (every one of the 1,000 versions listed) and prints one
+line: the median of 3 runs of the command, each a fresh process.
+
+    .venv/bin/python benchmarks/versions_1000.py [--runs 1000] [--repeat 3]
+
+The store lives in /dev/shm when there is one, only to create the runs quickly (sqlite syncs
+each of the 2,000 commits to disk otherwise); the command reads it from the page cache either
+way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CATALOG = """
+raw:
+  type: kedro_mlflow.io.artifacts.MlflowArtifactDataset
+  dataset:
+    type: pandas.CSVDataset
+    filepath: data/01_raw/raw.csv
+"""
+
+
+def environment() -> dict[str, str]:
+    """This environment without MLflow/kedro-mlflow variables; no telemetry."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "KEDRO_MLFLOW_"))}
+    env["KEDRO_DISABLE_TELEMETRY"] = "1"
+    return env
+
+
+def make_project(root: Path) -> Path:
+    """A `kedro new` project whose catalog holds the dataset ``raw``."""
+    subprocess.run(
+        [sys.executable, "-m", "kedro", "new", "--name", "versions_bench", "--tools=none",
+         "--example=n", "--telemetry=no"],
+        cwd=root, env=environment(), check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    project = root / "versions-bench"
+    (project / "conf" / "base" / "catalog.yml").write_text(CATALOG)
+    return project
+
+
+def create_runs(tracking_uri: str, artifact_location: str, count: int) -> str:
+    """``count`` finished runs that logged ``raw`` (and two other datasets); the experiment id."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    experiment_id = client.create_experiment("versions_bench", artifact_location=artifact_location)
+    start = int(time.time() * 1000) - count * 60_000
+    for index in range(count):
+        tags = {
+            "mlflow.runName": f"run-{index}",
+            "kedro_mlflow.session_id": f"2026-01-01T00.{index // 60:02d}.{index % 60:02d}.000Z",
+            "kedro_mlflow.pipeline": "__default__",
+            "kedro_mlflow.env": "local",
+            "kedro_mlflow.runner": "SequentialRunner",
+            "kedro_mlflow.command": "kedro run",
+            "kedro_mlflow.sha256/raw.csv": f"{index:064x} {1000 + index}",
+            "kedro_mlflow.dataset/raw.csv": "raw",
+            "kedro_mlflow.sha256/models/model.pkl": f"{index + 1:064x} 52000",
+            "kedro_mlflow.sha256/reporting/metrics.json": f"{index + 2:064x} 120",
+        }
+        run = client.create_run(experiment_id, start_time=start + index * 60_000, tags=tags)
+        client.set_terminated(run.info.run_id, "FINISHED", end_time=start + index * 60_000 + 5)
+    return str(experiment_id)
+
+
+def time_versions(project: Path, repeat: int, expected: int) -> list[float]:
+    """Wall times of ``kedro mlflow versions raw --limit 0``, each a fresh process."""
+    times = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "kedro", "mlflow", "versions", "raw", "--limit", "0"],
+            cwd=project, env=environment(), capture_output=True, text=True, timeout=600,
+            check=False,
+        )  # fmt: skip
+        times.append(time.perf_counter() - began)
+        rows = sum(1 for line in done.stdout.splitlines() if line.startswith("20"))
+        if done.returncode != 0 or rows != expected:
+            raise SystemExit(f"versions failed or listed {rows} rows:\n{done.stdout}{done.stderr}")
+    return times
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    fast = "/dev/shm" if Path("/dev/shm").is_dir() else None
+    root = Path(tempfile.mkdtemp(prefix="kedro-mlflow-versions-bench-", dir=fast))
+    try:
+        project = make_project(root)
+        uri = f"sqlite:///{project / 'mlflow.db'}"
+        (project / "conf" / "local" / "mlflow.yml").write_text(
+            "tracking:\n  experiment:\n    name: versions_bench\n"
+        )
+        began = time.perf_counter()
+        create_runs(uri, (project / "mlruns").as_uri(), args.runs)
+        created = time.perf_counter() - began
+        times = time_versions(project, args.repeat, args.runs)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    shown = ", ".join(f"{t:.2f}" for t in times)
+    print(
+        f"kedro mlflow versions raw --limit 0: {args.runs:,} versions among {args.runs:,} runs "
+        f"listed in {statistics.median(times):.2f} s (median of {args.repeat}: {shown} s; "
+        f"runs created in {created:.0f} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()

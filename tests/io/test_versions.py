@@ -1,0 +1,201 @@
+"""A dataset's versions found by search, verified, restored, and its lineage; sqlite stores."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from kedro.io import DatasetError
+
+from kedro_mlflow.io.artifacts import (
+    MlflowArtifactDataset,
+    find_versions,
+    logged_file_count,
+    restore_version,
+    verify,
+)
+from tests.helpers import DF, csv
+
+OLD = pd.DataFrame({"a": [1], "b": [2]})
+
+
+def partitioned(path: Path, **kwargs: object) -> MlflowArtifactDataset:
+    return MlflowArtifactDataset(
+        dataset={
+            "type": "partitions.PartitionedDataset",
+            "path": str(path),
+            "dataset": "pandas.CSVDataset",
+            "filename_suffix": ".csv",
+        },
+        **kwargs,
+    )
+
+
+def _runs_saving(dataset: MlflowArtifactDataset, *frames: object) -> list[str]:
+    ids = []
+    for frame in frames:
+        with mlflow.start_run() as run:
+            dataset.save(frame)
+        ids.append(run.info.run_id)
+    return ids
+
+
+def test_versions_are_the_runs_holding_the_digest_tag_newest_first(sqlite_store, tmp_path):
+    dataset = csv(tmp_path / "f.csv", artifact_path="rep")
+    dataset.catalog_name = "metrics"
+    old, new = _runs_saving(dataset, OLD, DF)
+    with mlflow.start_run():  # a run that logged something else is not a version
+        csv(tmp_path / "g.csv", artifact_path="rep").save(DF)
+
+    found = find_versions("rep/f.csv")
+    assert [v.run_id for v in found] == [new, old]
+    content = (tmp_path / "f.csv").read_bytes()
+    assert found[0].sha256 == hashlib.sha256(content).hexdigest()
+    assert found[0].size == len(content)
+    assert found[0].dataset_name == "metrics"
+    assert found[0].to_json()["artifact_path"] == "rep/f.csv"
+    assert found[0].to_json()["start_time"].endswith("Z")
+    assert [v.run_id for v in find_versions("rep/f.csv", limit=1)] == [new]
+    assert find_versions("rep/f.csv", experiment_ids=[]) == []
+
+
+def test_artifact_names_that_are_not_tag_keys_are_found_too(sqlite_store, tmp_path):
+    """Tag keys refuse some characters: the digest tag key is a hash of such names."""
+    name = "données (v2)+.csv"
+    dataset = csv(tmp_path / name)
+    (run_id,) = _runs_saving(dataset, DF)
+    (version,) = find_versions(name)
+    assert version.run_id == run_id
+    assert any(key.startswith("kedro_mlflow.sha256/sha1-") for key in
+               mlflow.get_run(run_id).data.tags)  # fmt: skip
+
+
+def test_a_folder_version_has_the_digest_of_its_manifest(sqlite_store, tmp_path):
+    dataset = partitioned(tmp_path / "parts")
+    (run_id,) = _runs_saving(dataset, {"p1": DF, "sub/p2": OLD})
+    (version,) = find_versions("parts")
+    files = {
+        "p1.csv": (tmp_path / "parts" / "p1.csv").read_bytes(),
+        "sub/p2.csv": (tmp_path / "parts" / "sub" / "p2.csv").read_bytes(),
+    }
+    manifest = "".join(
+        f"{hashlib.sha256(content).hexdigest()}  {name}\n"
+        for name, content in sorted(files.items())
+    )
+    assert version.sha256 == hashlib.sha256(manifest.encode()).hexdigest()
+    assert version.size == sum(len(content) for content in files.values())
+    assert version.files == 2
+    assert logged_file_count(mlflow.get_run(run_id)) == 2
+
+
+def test_verify_says_whether_each_stored_file_still_matches(sqlite_store, tmp_path):
+    good, tampered = _runs_saving(csv(tmp_path / "f.csv"), OLD, DF)
+    (folder_run,) = _runs_saving(partitioned(tmp_path / "parts"), {"p1": DF, "p2": OLD})
+    store = Path(mlflow.get_run(tampered).info.artifact_uri.removeprefix("file://"))
+    (store / "f.csv").write_text("a,b\n6,6\n")
+    parts = Path(mlflow.get_run(folder_run).info.artifact_uri.removeprefix("file://"))
+    (parts / "parts" / "p2.csv").unlink()
+
+    assert verify(good, "f.csv").verdict == "ok"
+    check = verify(tampered, "f.csv")
+    assert check.verdict == "modified"
+    assert "f.csv: sha256" in check.problems[0]
+    assert verify(folder_run, "parts").verdict == "missing"
+    assert verify(good, "nope.csv").verdict == "missing"
+
+
+# -- restore ----------------------------------------------------------------------------------
+
+
+def test_restore_replaces_a_logged_version_and_refuses_a_hand_edit(sqlite_store, tmp_path):
+    dataset = csv(tmp_path / "f.csv")
+    old, _ = _runs_saving(dataset, OLD, DF)
+
+    restored = restore_version(dataset, old)
+    assert restored.written == [tmp_path / "f.csv"]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "f.csv"), OLD)
+    assert restore_version(dataset, old).unchanged == [tmp_path / "f.csv"]
+
+    (tmp_path / "f.csv").write_text("a,b\n7,7\n")
+    with pytest.raises(DatasetError, match=r"not a version logged in MLflow.*--force"):
+        restore_version(dataset, old)
+    assert (tmp_path / "f.csv").read_text() == "a,b\n7,7\n"
+    restore_version(dataset, old, force=True)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "f.csv"), OLD)
+    assert [p.name for p in tmp_path.iterdir() if ".pull." in p.name] == []
+
+
+def test_restore_creates_missing_folders_and_a_versioned_datasets_version(sqlite_store, tmp_path):
+    config = {"type": "pandas.CSVDataset", "filepath": str(tmp_path / "v.csv"), "versioned": True}
+    (run_id,) = _runs_saving(MlflowArtifactDataset(dataset=config), OLD)
+    fresh = {**config, "filepath": str(tmp_path / "fresh" / "v.csv")}
+    (written,) = restore_version(MlflowArtifactDataset(dataset=fresh), run_id).written
+    assert written.parent.parent == tmp_path / "fresh" / "v.csv"
+    pd.testing.assert_frame_equal(MlflowArtifactDataset(dataset=fresh).load(), OLD)
+
+
+def test_restore_a_folder_version_leaves_other_partitions_alone(sqlite_store, tmp_path):
+    dataset = partitioned(tmp_path / "parts")
+    (run_id,) = _runs_saving(dataset, {"p1": OLD, "sub/p2": OLD})
+    (tmp_path / "parts" / "sub" / "p2.csv").unlink()
+    (tmp_path / "parts" / "mine.csv").write_text("a\n1\n")
+    restored = restore_version(dataset, run_id)
+    assert restored.written == [tmp_path / "parts" / "sub" / "p2.csv"]
+    assert restored.unchanged == [tmp_path / "parts" / "p1.csv"]
+    assert (tmp_path / "parts" / "mine.csv").read_text() == "a\n1\n"
+
+
+def test_restore_refuses_a_stored_file_that_does_not_match_its_digest(sqlite_store, tmp_path):
+    dataset = csv(tmp_path / "f.csv")
+    old, _ = _runs_saving(dataset, OLD, DF)
+    store = Path(mlflow.get_run(old).info.artifact_uri.removeprefix("file://"))
+    (store / "f.csv").write_text("a,b\n6,6\n")
+    with pytest.raises(DatasetError, match=r"does not match the digest its run recorded"):
+        restore_version(dataset, old)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "f.csv"), DF)
+
+
+def test_restore_from_a_run_without_that_dataset_names_the_command(sqlite_store, tmp_path):
+    (run_id,) = _runs_saving(csv(tmp_path / "f.csv"), DF)
+    other = csv(tmp_path / "g.csv")
+    other.catalog_name = "g"
+    with pytest.raises(DatasetError, match=r"no recorded version .*`kedro mlflow versions g`"):
+        restore_version(other, run_id)
+
+
+# -- lineage ----------------------------------------------------------------------------------
+
+
+def test_a_load_from_another_run_is_an_mlflow_dataset_input_of_the_consumer(sqlite_store, tmp_path):
+    """Upstream #446: the MLflow UI's datasets panel shows what a run was built from."""
+    (source,) = _runs_saving(csv(tmp_path / "f.csv", artifact_path="rep"), DF)
+    reader = csv(tmp_path / "f.csv", artifact_path="rep", load_run_id=source)
+    reader.catalog_name = "companies"
+    with mlflow.start_run() as consumer:
+        reader.load()
+        reader.load()  # recorded once
+    inputs = mlflow.MlflowClient().get_run(consumer.info.run_id).inputs.dataset_inputs
+    (recorded,) = inputs
+    sha256, size = mlflow.get_run(source).data.tags["kedro_mlflow.sha256/rep/f.csv"].split()
+    assert recorded.dataset.name == "companies"
+    assert json.loads(recorded.dataset.source) == {"uri": f"runs:/{source}/rep/f.csv"}
+    assert recorded.dataset.digest == sha256[:36]
+    assert json.loads(recorded.dataset.profile) == {"sha256": sha256, "size": int(size)}
+    tags = {tag.key: tag.value for tag in recorded.tags}
+    assert tags["kedro_mlflow.source_run_id"] == source
+    assert (
+        mlflow.get_run(consumer.info.run_id).data.tags[f"kedro_mlflow.input/{source}/rep/f.csv"]
+        == f"runs:/{source}/rep/f.csv {sha256} {size}"
+    )
+
+
+def test_without_a_catalog_name_the_input_is_named_after_the_artifact(sqlite_store, tmp_path):
+    (source,) = _runs_saving(csv(tmp_path / "f.csv"), DF)
+    with mlflow.start_run() as consumer:
+        csv(tmp_path / "f.csv", run_id=source).load()
+    (recorded,) = mlflow.MlflowClient().get_run(consumer.info.run_id).inputs.dataset_inputs
+    assert recorded.dataset.name == "f.csv"
