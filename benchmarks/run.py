@@ -25,8 +25,9 @@ To add a workload, write a function in workloads.py and give it a number in ``WO
 
 ``s.compare`` measures the cases and adds their table to RESULTS.md; ``s.target`` compares
 ``c["ours"]`` with ``c["plain"]`` and 2.0.3's ``c["upstream"]`` (other keys: ``ours=``,
-``base=``). Cases can run anything (``Case(name, cmd, env)``); the pipeline ``ten`` would go
-in project.py's ``REGISTRY``.
+``base=``) and adds a row to the targets table: a new goal on cases already measured is one
+more ``s.target``. Cases can run any command (``Case(name, cmd, env)``); the pipeline ``ten``
+would go in project.py's ``REGISTRY``.
 """
 
 from __future__ import annotations

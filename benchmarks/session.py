@@ -256,7 +256,7 @@ class Session:
         upstream_base: str | None = None,
         plus: float = 0.0,
         rss: bool = False,
-        info: bool = False,
+        informative: bool = False,
     ) -> None:
         """A ratio (or, ``rss``, a MiB delta) target of ``c[ours]`` against ``c[base]`` + ``plus``
         seconds; 2.0.3's ``c[upstream]`` against the same base or its own ``upstream_base``."""
@@ -275,7 +275,7 @@ class Session:
                 if upstream_base and not up_base
                 else h.median(c.get(upstream), metric),
                 upstream_base=up_base,
-                informative=info,
+                informative=informative,
                 case=None if rss else c.get(ours),  # a profile does not explain memory
             )
         )

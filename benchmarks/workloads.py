@@ -27,6 +27,7 @@ IMPORT_PLAIN = "from kedro_datasets.pandas import CSVDataset"
 IMPORT_OURS = "from kedro_mlflow.io.artifacts import MlflowArtifactDataset\n" + IMPORT_PLAIN
 IMPORT_HOOK = IMPORT_OURS + "\nimport kedro_mlflow.framework.hooks"
 NO_PLUGIN = "the same run, plain datasets, no plugin"
+STORE_TEXT = {"local": "local sqlite store, file artifacts", "http": "`mlflow server` over HTTP"}
 
 
 def imports(s: Session) -> None:
@@ -131,7 +132,13 @@ def save_targets(s: Session, label: str, c: dict[str, Case]) -> None:
         name = f"save {label}, local store, mlflow's fixed cost excluded"
         baseline = "plain save + mlflow run + cp"
         s.target(
-            c, name=name, baseline=baseline, limit=1.10, base="plain+mlflow", plus=cp, info=True
+            c,
+            name=name,
+            baseline=baseline,
+            limit=1.10,
+            base="plain+mlflow",
+            plus=cp,
+            informative=True,
         )
 
 
@@ -155,7 +162,9 @@ def big_local_save(s: Session) -> None:
     for base, baseline in (("plain", "plain save"), ("plain+mlflow", "plain save + mlflow run")):
         if base in c:  # informative against plain+mlflow: mlflow's own import excluded
             name, info = f"peak RSS, save {label}", base != "plain"
-            s.target(c, name=name, baseline=baseline, limit=32, base=base, rss=True, info=info)
+            s.target(
+                c, name=name, baseline=baseline, limit=32, base=base, rss=True, informative=info
+            )
 
 
 def remote_save(s: Session) -> None:
@@ -225,12 +234,7 @@ def loads(s: Session) -> None:
         cases = load_cases(s, where, run_id, ref)
         here = {} if refs else copies(s, ref)
         refs = refs or here
-        store = (
-            "local sqlite store, file artifacts"
-            if where == "local"
-            else "`mlflow server` over HTTP"
-        )
-        title = f"5. Load the {label} from a past run via `run_id` ({store})"
+        title = f"5. Load the {label} from a past run via `run_id` ({STORE_TEXT[where]})"
         notes = [] if here else ["The `cp` reference is the local store's, measured above."]
         notes.append(Leftovers(list(cases.values())))
         c = s.compare(title, cases | here, weight="heavy", detail="phases", notes=notes)
@@ -249,9 +253,8 @@ def source_run(s: Session, where: str) -> str:
 
 
 def cache_state(folder: Path) -> dict[str, int]:
-    return {
-        str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()
-    }
+    """Each cached file's mtime: a repeated load that downloads again rewrites them."""
+    return {str(p): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
 
 
 def load_cases(s: Session, where: str, run_id: str, ref: Path) -> dict[str, Case]:
@@ -300,12 +303,26 @@ def load_targets(s: Session, where: str, label: str, c: dict[str, Case], cp: flo
     """A first load costs a plain load plus a copy; a repeated one a plain load; no temp files."""
     name = f"first load {label}, " + ("local store" if where == "local" else "over HTTP")
     info = where != "local"  # the target is for a local store
-    s.target(c, name=name, baseline="plain load + cp", limit=1.20, ours="first", plus=cp, info=info)
+    s.target(
+        c,
+        name=name,
+        baseline="plain load + cp",
+        limit=1.20,
+        ours="first",
+        plus=cp,
+        informative=info,
+    )
     if where == "local" and s.cp_big is not None and median(c["plain"]) is not None:
         name = f"first load {label}, local store, against workload 3's cp"
         baseline = "plain load + cp of workload 3"  # the same cp ran much faster in workload 3
         s.target(
-            c, name=name, baseline=baseline, limit=1.20, ours="first", plus=s.cp_big, info=True
+            c,
+            name=name,
+            baseline=baseline,
+            limit=1.20,
+            ours="first",
+            plus=s.cp_big,
+            informative=True,
         )
     name = f"repeated load {label}, {where}"
     s.target(c, name=name, baseline="plain load", limit=1.10, ours="repeated")
@@ -314,17 +331,9 @@ def load_targets(s: Session, where: str, label: str, c: dict[str, Case], cp: flo
         counts = [x.extra.get("tmp_files", 0) for k in keys if k in c for x in c[k].samples]
         return max(counts, default=None)
 
-    name = f"temp files left after a load, {where}"
-    upstream = left("upstream")
+    name, ours = f"temp files left after a load, {where}", left("first", "repeated")
     s.add(
-        Target(
-            name=name,
-            baseline="",
-            kind="count",
-            ours=left("first", "repeated"),
-            limit=0,
-            upstream=upstream,
-        )
+        Target(name=name, baseline="", kind="count", ours=ours, limit=0, upstream=left("upstream"))
     )
 
 
