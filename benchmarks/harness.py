@@ -206,7 +206,7 @@ def measure(cases: Iterable[Case], reps: int, warmup: bool, parallel: bool = Fal
     timings do not matter) runs a round two cases at a time, for cases that share no files.
     """
     cases = list(cases)
-    for timed in [False] * warmup + [True] * reps:
+    for timed in ([False] if warmup else []) + [True] * reps:
         todo = [case for case in cases if not case.error]
         if parallel:
             with ThreadPoolExecutor(2) as pool:
