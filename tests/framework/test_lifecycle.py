@@ -31,13 +31,20 @@ def test_the_run_id_is_exported_for_workers_and_the_environment_restored(tmp_pat
     monkeypatch.setenv("KEDRO_MLFLOW_DISABLE_TRACKING", "0")
     settings = settings_for(tmp_path)
     pipeline, catalog = param_pipeline()
+    client = mlflow.MlflowClient()
+    orchestrators = client.create_run(configure.ensure_experiment(client, settings)).info.run_id
+    monkeypatch.setenv("MLFLOW_RUN_ID", orchestrators)
 
     tracked = lifecycle.start_tracking(settings, RUN_PARAMS, pipeline, catalog)
-    assert os.environ["MLFLOW_RUN_ID"] == tracked.run_id
+    assert tracked.run_id == orchestrators
+    assert os.environ["KEDRO_MLFLOW_RUN_ID"] == tracked.run_id
     assert os.environ["MLFLOW_TRACKING_URI"] == settings.tracking_uri
+    # MLflow would resume it for a node's nested run, and unset it when that run ends.
+    assert "MLFLOW_RUN_ID" not in os.environ
     lifecycle.end_tracking(tracked, "FINISHED", raise_upload_errors=True)
 
-    assert "MLFLOW_RUN_ID" not in os.environ
+    assert "KEDRO_MLFLOW_RUN_ID" not in os.environ
+    assert os.environ["MLFLOW_RUN_ID"] == orchestrators
     run = mlflow.MlflowClient(settings.tracking_uri).get_run(tracked.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.tags["kedro_mlflow.runner"] == "ThreadRunner"

@@ -9,7 +9,7 @@ the node failed) and takes the kedro run off that thread's stack again, without 
 
 MLflow has no public API to make an existing run active without resuming it (``start_run``
 would change its status, and ``end_run`` would end it), so ``_active_run_stack`` below is
-the one reach into its private state; ``tests/framework/test_nested_runs.py`` pins it.
+the one reach into its private state; ``tests/framework/test_dropin.py`` pins it.
 """
 
 from __future__ import annotations

@@ -39,6 +39,10 @@ def run_tags(
     them (users' saved searches and UI columns use these names); the ``kedro_mlflow.*``
     tags add what those lack (the runner's class name, the command line as typed).
     """
+    run_params = dict(run_params)
+    if run_params.get("runner") in (None, "None"):
+        # KedroSession.run() without a runner records "None", then runs a SequentialRunner.
+        run_params["runner"] = "SequentialRunner"
     tags: dict[str, Any] = {key: value for key, value in run_params.items() if value}
     tags[KEDRO_COMMAND_TAG] = kedro_command(run_params)
     tags |= {
@@ -60,11 +64,11 @@ def kedro_command(run_params: Mapping[str, Any]) -> str:
         >>> kedro_command({"pipeline_names": ["data"], "tags": ["a", "b"], "node_names": None})
         'kedro run --pipeline=data --tag=a,b'
         >>> kedro_command({"load_versions": {"model": "2024-01-01T00.00.00.000Z"}})
-        'kedro run --load-version=model:2024-01-01T00.00.00.000Z'
+        'kedro run --pipeline=__default__ --load-version=model:2024-01-01T00.00.00.000Z'
     """
-    pipelines = run_params.get("pipeline_names") or (
-        [run_params["pipeline_name"]] if run_params.get("pipeline_name") else None
-    )
+    pipelines = run_params.get("pipeline_names") or [
+        run_params.get("pipeline_name") or "__default__"
+    ]
     options = [
         ("--from-inputs", run_params.get("from_inputs")),
         ("--from-nodes", run_params.get("from_nodes")),

@@ -281,9 +281,13 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
 
     def _describe(self) -> dict[str, Any]:
         inner = type(self._dataset)
+        inner_described = self._dataset._describe()
         described: dict[str, Any] = {
-            "dataset": {"type": f"{inner.__module__}.{inner.__qualname__}"}
-            | self._dataset._describe(),
+            # Top level, where kedro-viz looks for the path it shows.
+            self._target.config_key: inner_described.get(
+                self._target.config_key, self._target.path
+            ),
+            "dataset": {"type": f"{inner.__module__}.{inner.__qualname__}"} | inner_described,
             "run_id": self._run_id,
             "artifact_path": self._artifact_path,
         }
