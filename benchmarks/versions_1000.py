@@ -5,7 +5,8 @@ MlflowArtifactDataset (`raw`), then 1,000 finished runs in its sqlite store with
 MlflowClient, each holding the tags a `kedro run` leaves (session, pipeline, runner, ...) and
 the digests of three datasets, `raw` among them. It then times
 `kedro mlflow versions raw --limit 0` (every one of the 1,000 versions listed) and prints one
-line: the median of 3 runs of the command, each a fresh process.
+line: the median of 3 runs of the command, each a fresh process, and the median time of the
+search itself (``find_versions``, in one process once mlflow is imported and the store open).
 
     .venv/bin/python benchmarks/versions_1000.py [--runs 1000] [--repeat 3]
 
@@ -54,8 +55,13 @@ def make_project(root: Path) -> Path:
     return project
 
 
-def create_runs(tracking_uri: str, artifact_location: str, count: int) -> str:
-    """``count`` finished runs that logged ``raw`` (and two other datasets); the experiment id."""
+def create_runs(
+    tracking_uri: str, artifact_location: str, count: int, *, finished: bool = True
+) -> str:
+    """``count`` runs that logged ``raw`` (and two other datasets), oldest first; the experiment.
+
+    ``finished=False`` leaves them RUNNING: half the commits.
+    """
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri)
@@ -75,7 +81,8 @@ def create_runs(tracking_uri: str, artifact_location: str, count: int) -> str:
             "kedro_mlflow.sha256/reporting/metrics.json": f"{index + 2:064x} 120",
         }
         run = client.create_run(experiment_id, start_time=start + index * 60_000, tags=tags)
-        client.set_terminated(run.info.run_id, "FINISHED", end_time=start + index * 60_000 + 5)
+        if finished:
+            client.set_terminated(run.info.run_id, "FINISHED", end_time=start + index * 60_000 + 5)
     return str(experiment_id)
 
 
@@ -96,6 +103,23 @@ def time_versions(project: Path, repeat: int, expected: int) -> list[float]:
     return times
 
 
+def time_search(tracking_uri: str, experiment_id: str, repeat: int, expected: int) -> list[float]:
+    """In this process, mlflow imported and the store open: the search alone."""
+    import mlflow
+
+    from kedro_mlflow.io.artifacts import find_versions
+
+    mlflow.set_tracking_uri(tracking_uri)
+    times = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        found = find_versions("raw.csv", experiment_ids=[experiment_id])
+        times.append(time.perf_counter() - began)
+        if len(found) != expected:
+            raise SystemExit(f"the search found {len(found)} versions, not {expected}")
+    return times
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000)
@@ -110,16 +134,18 @@ def main(argv: list[str] | None = None) -> None:
             "tracking:\n  experiment:\n    name: versions_bench\n"
         )
         began = time.perf_counter()
-        create_runs(uri, (project / "mlruns").as_uri(), args.runs)
+        experiment_id = create_runs(uri, (project / "mlruns").as_uri(), args.runs)
         created = time.perf_counter() - began
         times = time_versions(project, args.repeat, args.runs)
+        search = time_search(uri, experiment_id, args.repeat, args.runs)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     shown = ", ".join(f"{t:.2f}" for t in times)
     print(
         f"kedro mlflow versions raw --limit 0: {args.runs:,} versions among {args.runs:,} runs "
-        f"listed in {statistics.median(times):.2f} s (median of {args.repeat}: {shown} s; "
-        f"runs created in {created:.0f} s)"
+        f"listed in {statistics.median(times):.2f} s (median of {args.repeat} processes: "
+        f"{shown} s), of which the search itself {statistics.median(search):.2f} s; "
+        f"runs created in {created:.0f} s"
     )
 
 

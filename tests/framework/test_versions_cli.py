@@ -310,3 +310,45 @@ def test_versions_pull_cache_and_link_against_a_server(project, mlflow_server, r
     finally:
         for name in [m for m in sys.modules if m == PACKAGE or m.startswith(f"{PACKAGE}.")]:
             del sys.modules[name]
+
+
+# -- an experiment of 1,000 runs ------------------------------------------------------------
+
+
+def test_versions_of_1000_runs_is_one_search_not_a_scan(project, mocker):
+    """MLflow filters on the digest tag: one `search_runs` call, no run fetched one by one.
+
+    The runs are created as `benchmarks/versions_1000.py` creates them (its time is in
+    benchmarks/RESULTS.md).
+    """
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    try:
+        import versions_1000
+    finally:
+        sys.path.pop(0)
+    fast = Path("/dev/shm") if Path("/dev/shm").is_dir() else project
+    database = fast / f"versions-{project.parent.name}.db"
+    uri = f"sqlite:///{database}"
+    write(
+        project / "conf" / "local" / "mlflow.yml",
+        f"server:\n  mlflow_tracking_uri: {uri}\ntracking:\n  experiment:\n"
+        f"    name: versions_bench\n",
+    )
+    runner = CliRunner()
+    try:
+        versions_1000.create_runs(uri, (project / "mlruns").as_uri(), 1000, finished=False)
+        search = mocker.spy(mlflow.MlflowClient, "search_runs")
+        get_run = mocker.spy(mlflow.MlflowClient, "get_run")
+        code, output = invoke(runner, project, "versions", "raw", "--json", "--limit", "0")
+    finally:
+        database.unlink(missing_ok=True)
+        for name in [m for m in sys.modules if m == PACKAGE or m.startswith(f"{PACKAGE}.")]:
+            del sys.modules[name]
+    assert code == 0, output[-3000:]
+    listed = json.loads("[" + output.split("\n[", 1)[1])
+    assert len(listed) == 1000
+    times = [item["start_time"] for item in listed]
+    assert times == sorted(times, reverse=True)
+    assert listed[0]["sha256"] == f"{999:064x}"
+    assert search.call_count == 1
+    assert get_run.call_count == 0

@@ -230,9 +230,14 @@ def _datasets_of_run(project: Project, run_id: str) -> list[str]:
             f"MLflow run '{run_id}' was not found on tracking URI "
             f"'{project.settings.tracking_uri}' ({exc.message})."
         ) from exc
-    # The names its saves recorded (factory patterns too), and the catalog's explicit entries.
+    # The names its saves recorded (factory patterns too); for artifacts saved without a
+    # name, the catalog's explicit entries logged under that artifact.
     names = set(artifacts.recorded_dataset_names(run))
     for name in artifact_dataset_names(project.catalog):
-        if artifacts.version_of(run, project.dataset(name).artifact) is not None:
+        artifact = project.dataset(name).artifact
+        if artifacts.version_of(run, artifact) is None:
+            continue
+        recorded = artifacts.recorded_dataset_name(run, artifact)
+        if recorded is None or recorded == name:
             names.add(name)
     return sorted(name for name in names if name in project.catalog)

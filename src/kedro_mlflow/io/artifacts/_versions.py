@@ -142,6 +142,11 @@ def recorded_dataset_names(run: Run) -> list[str]:
     )
 
 
+def recorded_dataset_name(run: Run, artifact: str) -> str | None:
+    """The catalog name the save of ``artifact`` in ``run`` recorded, if any."""
+    return run.data.tags.get(dataset_tag_key(artifact))
+
+
 def logged_file_count(run: Run) -> int:
     """How many files ``run`` logged with a recorded digest (folder records not counted)."""
     return sum(

@@ -384,6 +384,12 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         if source is None:
             source = self._logged_in_current_run(context)
         run = store.get_run(source, context, remember="ended")
+        logger.info(
+            "Loading '%s' from artifact '%s' of MLflow run %s",
+            self._catalog_name or self._target.path,
+            self.artifact,
+            source,
+        )
         with _cache.fetched(run, store.artifact_repository(run), self.artifact, context) as local:
             data = self._copy_at(local).load()
         consumer = None if tracking_disabled_by_env() else _current_run_id()
