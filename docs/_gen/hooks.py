@@ -5,7 +5,7 @@ A page asks for a generated part with an HTML comment alone on a line:
 - ``<!-- generated: mlflow-yml -->``: every key of ``mlflow.yml`` (type, default, description),
   read from the pydantic schema and the comments of the template ``kedro mlflow init`` writes;
 - ``<!-- generated: mlflow-yml-template -->``: that template, verbatim;
-- ``<!-- generated: cli -->``: the ``kedro mlflow`` commands, read from click by mkdocs-click;
+- ``<!-- generated: cli -->``: the ``kedro mlflow`` commands, their usage and options, from click;
 - ``<!-- generated: dataset-arguments -->``: ``MlflowArtifactDataset``'s arguments, from its
   signature and docstring;
 - ``<!-- generated: benchmark-targets -->``: the targets table of ``benchmarks/RESULTS.md``.
@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
 MARKER = re.compile(r"^<!-- generated: ([a-z-]+) -->$", re.MULTILINE)
+#: A section banner of the template (``# SERVER ----``), which describes no key.
+BANNER = re.compile(r"^[A-Z ]+-+$")
 #: Where the schema and the CLI live, newest layout first.
 SCHEMA_MODULES = ("kedro_mlflow.config.kedro_mlflow_config", "kedro_mlflow.framework.config")
 CLI_MODULES = ("kedro_mlflow.framework.cli.cli", "kedro_mlflow.framework.cli")
@@ -92,6 +94,18 @@ def _rst_to_md(text: str) -> str:
     return re.sub(r"``([^`]+)``", r"`\1`", text)
 
 
+def _prose(text: str) -> str:
+    """Plain text as Markdown that shows it as written: `<project>`, `__default__` included.
+
+    Code spans (between backticks) are left alone.
+    """
+    parts = re.split(r"(`[^`]*`)", _rst_to_md(text))
+    for index in range(0, len(parts), 2):
+        part = parts[index].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        parts[index] = re.sub(r"([_*\\\[\]])", r"\\\1", part)
+    return "".join(parts)
+
+
 # -- mlflow.yml ------------------------------------------------------------------------------
 
 
@@ -129,7 +143,9 @@ def template_comments(text: str) -> dict[str, list[str]]:
             pending = []
             continue
         if stripped.startswith("#"):
-            pending.append(stripped[1:].removeprefix(" "))
+            comment = stripped[1:].removeprefix(" ")
+            if not BANNER.match(comment):
+                pending.append(comment)
             continue
         match = re.match(r"^(\s*)([A-Za-z_]\w*):(.*)$", line)
         if not match:
@@ -181,22 +197,25 @@ def _is_section(annotation: Any) -> bool:
 
 
 def _describe(lines: list[str]) -> Iterator[str]:
-    """Comment lines as Markdown: prose paragraphs, and indented example lines as a block."""
+    """Comment lines as Markdown paragraphs; indented lines (examples) as a text block."""
     prose: list[str] = []
     example: list[str] = []
-    for line in lines:
+    for line in [*lines, ""]:
         if line.startswith("  "):
             example.append(line[2:])
             continue
-        if example:
-            yield " ".join(prose)
-            yield "```text\n" + "\n".join(example) + "\n```"
+        if example or not line:
+            if prose:
+                yield _prose(" ".join(prose))
+            if example:
+                yield "```text\n" + "\n".join(example) + "\n```"
             prose, example = [], []
-        prose.append(line)
-    if prose:
-        yield " ".join(prose)
-    if example:
-        yield "```text\n" + "\n".join(example) + "\n```"
+        if line:
+            prose.append(line)
+
+
+def _heading(level: int, key: str) -> str:
+    return f"{'#' * level} `{key}` {{#{key.replace('.', '-')}}}"
 
 
 def _section(model: Any, prefix: str, comments: dict[str, list[str]], level: int) -> list[str]:
@@ -204,31 +223,31 @@ def _section(model: Any, prefix: str, comments: dict[str, list[str]], level: int
     for name, field in model.model_fields.items():
         key = f"{prefix}.{name}" if prefix else name
         annotation = field.annotation
-        heading = "#" * level
         if _is_section(annotation):
-            doc = _rst_to_md(inspect.cleandoc(annotation.__doc__ or "")).split("\n\n")[0]
-            out += [f"{heading} `{key}` {{#{key.replace('.', '-')}}}", "", doc.replace("\n", " ")]
-            out += ["", *_describe(comments.get(key, [])), ""]
+            doc = inspect.cleandoc(annotation.__doc__ or "").split("\n\n")[0]
+            out += [_heading(level, key), "", *_describe([doc.replace("\n", " ")]), ""]
+            out += [*_describe(comments.get(key, [])), ""]
             out += _section(annotation, key, comments, min(level + 1, 4))
             continue
-        description = [field.description] if field.description else comments.get(key)
-        if not description and comments.get(prefix):
+        lines = [field.description] if field.description else comments.get(key, [])
+        described = list(_describe(lines))
+        if not described and comments.get(prefix):
             # Described with its section, as `type` is by `request_header_provider`'s comment.
-            description = [f"Described with [`{prefix}`](#{prefix.replace('.', '-')}) above."]
-        if not description:
+            described = [f"Described with [`{prefix}`](#{prefix.replace('.', '-')}) above."]
+        if not described:
             raise GenerationError(
                 f"mlflow.yml key '{key}' has no description: give it a comment in the "
                 f"template {template_path()} or a Field(description=...)."
             )
         default = field.get_default(call_default_factory=True)
         out += [
-            f"{heading} `{key}` {{#{key.replace('.', '-')}}}",
+            _heading(level, key),
             "",
             f"**Type:** {_type_name(annotation)} · **Default:** `{_yaml_value(default)}`",
             "",
         ]
-        for paragraph in _describe(description):
-            out += [_rst_to_md(paragraph), ""]
+        for paragraph in described:
+            out += [paragraph, ""]
     return out
 
 
@@ -245,22 +264,69 @@ def mlflow_yml_template() -> str:
 # -- the CLI ---------------------------------------------------------------------------------
 
 
-def cli_reference() -> str:
-    """The ``kedro mlflow`` group, documented by mkdocs-click (options, defaults, help)."""
+def cli_group() -> Any:
+    """The ``kedro mlflow`` click group."""
     module = _first_module(CLI_MODULES, "commands")
     group = module.commands.commands.get("mlflow")
     if group is None:
         raise GenerationError(f"{module.__name__}.commands has no 'mlflow' group")
-    attribute = next(name for name, value in vars(module).items() if value is group)
-    return (
-        "::: mkdocs-click\n"
-        f"    :module: {module.__name__}\n"
-        f"    :command: {attribute}\n"
-        "    :prog_name: kedro mlflow\n"
-        "    :depth: 1\n"
-        "    :style: table\n"
-        "    :list_subcommands: true\n"
-    )
+    return group
+
+
+def _param_type(param: Any) -> str:
+    import click  # noqa: PLC0415
+
+    if getattr(param, "is_flag", False):
+        return "flag"
+    kind = param.type
+    if isinstance(kind, click.Choice):
+        return "one of " + ", ".join(f"`{choice}`" for choice in kind.choices)
+    if isinstance(kind, click.IntRange | click.FloatRange):
+        number = "integer" if isinstance(kind, click.IntRange) else "number"
+        return f"{number} from {kind.min} to {kind.max}"
+    return str(kind.name)
+
+
+def _command(command: Any, path: str, level: int) -> list[str]:
+    import click  # noqa: PLC0415
+
+    ctx = click.Context(command, info_name=path)
+    help_text = inspect.cleandoc(command.help or "")
+    if not help_text:
+        raise GenerationError(f"`{path}` has no help text (its docstring)")
+    out = [f"{'#' * level} `{path}`", "", *_describe(help_text.splitlines()), ""]
+    out += ["```text", command.get_usage(ctx), "```", ""]
+    params = [param for param in command.get_params(ctx) if param.name != "_click_default_help"]
+    if params:
+        out += ["| option | type | default | meaning |", "|---|---|---|---|"]
+    for param in params:
+        names = ", ".join(f"`{name}`" for name in [*param.opts, *param.secondary_opts])
+        if isinstance(param, click.Argument):
+            names = f"`{param.human_readable_name}` (argument)"
+        help_text = getattr(param, "help", None)
+        if not help_text:
+            raise GenerationError(f"Option {names} of `{path}` has no help text")
+        default = param.get_default(ctx)
+        shown = "" if default is None or getattr(param, "is_flag", False) else f"`{default}`"
+        out.append(f"| {names} | {_param_type(param)} | {shown} | {_prose(help_text)} |")
+    out.append("")
+    if isinstance(command, click.Group):
+        for name in command.list_commands(ctx):
+            out += _command(command.get_command(ctx, name), f"{path} {name}", min(level + 1, 4))
+    return out
+
+
+def cli_reference() -> str:
+    """Every ``kedro mlflow`` command with its usage and options, read from click."""
+    import click  # noqa: PLC0415
+
+    group = cli_group()
+    names = group.list_commands(click.Context(group, info_name="kedro mlflow"))
+    listed = ", ".join(f"`kedro mlflow {name}`" for name in names)
+    out = [f"{_prose(inspect.cleandoc(group.help or ''))} Commands: {listed}.", ""]
+    for name in names:
+        out += _command(group.commands[name], f"kedro mlflow {name}", level=3)
+    return "\n".join(out)
 
 
 # -- the dataset -----------------------------------------------------------------------------
