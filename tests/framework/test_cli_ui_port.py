@@ -86,3 +86,20 @@ def test_ui_reports_a_server_that_stops_by_itself(project: Path) -> None:
     last = output.strip().splitlines()[-1]
     assert last.startswith(f"Error: mlflow ui on 127.0.0.1:{port} stopped by itself"), output
     assert f"If port {port} is taken" in last
+
+
+def test_ui_on_an_address_it_cannot_bind_says_why(in_process: Path) -> None:
+    """Not a taken port: the OS's reason is given (203.0.113.1 is no address of this host)."""
+    from click.testing import CliRunner
+    from kedro.framework.startup import bootstrap_project
+
+    from kedro_mlflow.framework.cli import commands
+
+    result = CliRunner().invoke(
+        commands,
+        ["mlflow", "ui", "--host", "203.0.113.1", "--port", "5000"],
+        obj=bootstrap_project(in_process),
+    )
+    assert result.exit_code != 0
+    assert "Cannot serve the MLflow UI on 203.0.113.1:5000: [Errno" in result.output
+    assert "MLflow UI of" not in result.output
