@@ -22,7 +22,14 @@ from types import ModuleType
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 #: The pages whose blocks are checked: every page of the site, and the README.
-PAGES = [*sorted(path.relative_to(REPO).as_posix() for path in DOCS.glob("*.md")), "README.md"]
+PAGES = [
+    *sorted(
+        path.relative_to(REPO).as_posix()
+        for path in DOCS.rglob("*.md")
+        if "_gen" not in path.relative_to(DOCS).parts
+    ),
+    "README.md",
+]
 
 CHECKED = {"yaml": "yaml", "yml": "yaml", "python": "python", "py": "python"}
 CHECKED |= {"bash": "shell", "sh": "shell", "shell": "shell", "console": "shell"}
