@@ -1,6 +1,7 @@
-"""Where the time goes, for a target that misses: ``-X importtime`` or ``cProfile`` tops.
+"""Where the time goes, for a target missed: ``-X importtime`` or ``cProfile`` tops.
 
-Both are the standard library's own tools, run on the exact command the benchmark timed.
+Both are the standard library's own tools, run on the exact command the benchmark timed, so
+that RESULTS.md shows the reason for a miss next to it.
 """
 
 from __future__ import annotations
@@ -9,97 +10,93 @@ import io
 import pstats
 import re
 import subprocess
-from pathlib import Path
 
 import harness as h
+from report import Target
 
-_IMPORTTIME = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
+IMPORTTIME = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
 
 
-def _shorten(text: str) -> str:
-    text = re.sub(r"\S*/site-packages/", "", text)
-    return text.replace(str(h.ROOT) + "/", "")
+def collect(targets: list[Target], cases: list[h.Case]) -> dict[str, str]:
+    """Profiles of the cases of missed targets, and of ``cases`` (no target: per-op costs)."""
+    texts = {}
+    for target in targets:
+        if target.missed and target.case is not None and target.case.ok:
+            h.log(f"profiling the miss: {target.name}")
+            texts[f"{target.name}: `{target.case.name}`"] = profile(target.case)
+    for case in (c for c in cases if c.ok):
+        h.log(f"profiling the scale point: {case.name}")
+        texts[f"scale: `{case.name}` (no target; per-operation cost)"] = profile(case)
+    return texts
+
+
+def profile(case: h.Case) -> str:
+    is_code = len(case.cmd) >= 3 and case.cmd[1] == "-c"
+    return import_time(case) if is_code else cprofile(case)
 
 
 def import_time(case: h.Case, top: int = 15) -> str:
     """The modules with the largest cumulative import time in ``python -c CODE``."""
     python, code = case.cmd[0], case.cmd[2]
+    cmd = [python, "-X", "importtime", "-c", code]
     proc = subprocess.run(
-        [python, "-X", "importtime", "-c", code],
-        env=case.env,
-        cwd=case.cwd,
-        capture_output=True,
-        text=True,
-        check=False,
+        cmd, env=case.env, cwd=case.cwd, capture_output=True, text=True, check=False
     )
     rows = []
-    for line in proc.stderr.splitlines():
-        match = _IMPORTTIME.match(line)
-        if match:
-            self_us, cumulative_us, indent, name = match.groups()
-            rows.append((int(cumulative_us), int(self_us), len(indent) // 2, name))
-    rows.sort(reverse=True)
+    for match in filter(None, map(IMPORTTIME.match, proc.stderr.splitlines())):
+        self_us, cumulative_us, indent, name = match.groups()
+        rows.append((int(cumulative_us), int(self_us), len(indent) // 2, name))
     lines = ["cumulative_ms  self_ms  depth  module  (python -X importtime)"]
+    rows.sort(reverse=True)
     lines += [f"{c / 1000:13.1f}  {s / 1000:7.1f}  {d:5d}  {n}" for c, s, d, n in rows[:top]]
     return "\n".join(lines)
 
 
-def cprofile(case: h.Case, top: int = 25) -> str:
-    """cProfile of the case's command (a script or ``-m module``), top by cumulative time."""
+def cprofile(case: h.Case) -> str:
+    """cProfile of the case's command (a script or ``-m module``), tops by cumulative time."""
     out = h.WORK / "profile.out"
     h.remove(out)
-    python, *rest = case.cmd
-    env = dict(case.env)
-    env["TMPDIR"] = str(case.tmpdir)
     case.tmpdir.mkdir(parents=True, exist_ok=True)
     if case.before:
         case.before()
+    python, *rest = case.cmd
     proc = subprocess.run(
         [python, "-m", "cProfile", "-o", str(out), *rest],
-        env=env,
+        env=case.env | {"TMPDIR": str(case.tmpdir)},
         cwd=case.cwd,
         capture_output=True,
         text=True,
-        check=False,
         timeout=h.RUN_TIMEOUT_S,
+        check=False,
     )
-    sample = h.Sample(0.0, None)
-    if case.after:
+    if case.after:  # its clean-up (the sample's timings are not used)
         try:
-            case.after(sample)
+            case.after(h.Sample(0.0, None))
         except (OSError, KeyError, TypeError, ValueError):
             pass
-    if proc.returncode != 0 or not Path(out).exists():
+    if proc.returncode != 0 or not out.exists():
         return f"(profiling failed: exit {proc.returncode}: {proc.stderr.strip()[-400:]})"
     buffer = io.StringIO()
     stats = pstats.Stats(str(out), stream=buffer)
-    total = getattr(stats, "total_tt", 0.0)
     blocks = [
-        (f"process total {total:.2f} s; the plugin's functions, by cumulative time", "cumulative",
-         r"kedro_mlflow", 14),
-        ("mlflow, by cumulative time", "cumulative", r"site-packages/mlflow/", 10),
-        ("top by own time", "tottime", None, 12),
+        (f"process total {getattr(stats, 'total_tt', 0.0):.2f} s; the plugin's functions, "
+         "by cumulative time", "cumulative", (r"kedro_mlflow", 14)),
+        ("mlflow, by cumulative time", "cumulative", (r"site-packages/mlflow/", 10)),
+        ("top by own time", "tottime", (12,)),
     ]  # fmt: skip
     parts = []
-    for title, key, pattern, limit in blocks:
+    skipped = ("Ordered by", "List reduced", "<pstats", "Random")
+    for title, key, restrictions in blocks:
         buffer.seek(0)
         buffer.truncate()
-        restrictions = (pattern, limit) if pattern else (limit,)
         stats.sort_stats(key).print_stats(*restrictions)
         lines = [
-            _shorten(line.rstrip())
+            re.sub(r"\S*/site-packages/", "", line.rstrip()).replace(f"{h.ROOT}/", "")
             for line in buffer.getvalue().splitlines()
-            if line.strip()
-            and "function calls" not in line
-            and not line.lstrip().startswith(("Ordered by", "List reduced", "<pstats", "Random"))
-            and not line.startswith(("Mon ", "Tue ", "Wed ", "Thu ", "Fri ", "Sat ", "Sun "))
-        ]
+            if line.strip() and "function calls" not in line
+            and not line.lstrip().startswith(skipped)
+            and not re.match(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) ", line)
+        ]  # fmt: skip
         parts.append(f"-- {title} --\n" + "\n".join(lines))
     h.remove(out)
     return "\n".join(parts)
-
-
-def profile(case: h.Case) -> str:
-    if len(case.cmd) >= 3 and case.cmd[1] == "-c":
-        return import_time(case)
-    return cprofile(case)

@@ -1,9 +1,9 @@
-"""Infrastructure of the benchmark: processes timed from outside, venvs, the server, tables.
+"""How the benchmark measures: every command is a fresh process, timed from outside.
 
-Every measurement is one fresh process (``subprocess.run``), timed with ``time.perf_counter``
-around it, with its peak RSS read by ``/usr/bin/time -f %M`` when that tool exists (else
-``resource.getrusage(RUSAGE_CHILDREN)``, which only gives a running maximum). Cases of one
-comparison alternate (A B C A B C ...) and their medians are compared.
+``run_once`` times ``subprocess.run`` with ``time.perf_counter`` and reads the peak RSS with
+``/usr/bin/time -f %M`` (else ``RUSAGE_CHILDREN``, a running maximum). ``measure`` runs the
+cases of one comparison alternately (A B C A B C ...) so that a shared, noisy machine slows them
+alike; their medians are compared. Also here: the venvs the variants run in and the server.
 """
 
 from __future__ import annotations
@@ -14,47 +14,41 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.helpers import free_port, wait_for_http
+
 ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "benchmarks"
-WORK = BENCH / ".work"
-WORKER = BENCH / "worker.py"
+WORK = ROOT / "benchmarks" / ".work"  # gitignored: stores, venvs, data, the generated project
+WORKER = ROOT / "benchmarks" / "worker.py"
 MAIN_VENV = ROOT / ".venv"
+MAIN_PY = MAIN_VENV / "bin" / "python"
 TIME_BIN = "/usr/bin/time" if Path("/usr/bin/time").exists() else None
 RUN_TIMEOUT_S = 900
-
-_DROPPED_ENV = ("MLFLOW_", "KEDRO_MLFLOW", "COVERAGE_", "PYTHON", "VIRTUAL_ENV", "BENCH_")
 
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def venv_python(venv: Path) -> Path:
-    return venv / "bin" / "python"
-
-
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment of every measured process: telemetry off, no inherited MLflow state."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_ENV)}
+    dropped = ("MLFLOW_", "KEDRO_MLFLOW", "COVERAGE_", "PYTHON", "VIRTUAL_ENV", "BENCH_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
     env |= {
         "KEDRO_DISABLE_TELEMETRY": "1",
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "DO_NOT_TRACK": "1",
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     }
-    env |= extra
-    return env
+    return env | extra
 
 
 def slug(text: str) -> str:
@@ -62,10 +56,8 @@ def slug(text: str) -> str:
 
 
 def tree_size(path: Path) -> tuple[int, int]:
-    """(files, bytes) under ``path``."""
+    """(files, bytes) under ``path``: what a process left in its TMPDIR, a cache's size."""
     files = size = 0
-    if not path.exists():
-        return 0, 0
     for dirpath, _, names in os.walk(path):
         for name in names:
             try:
@@ -86,23 +78,23 @@ def remove(path: Path | str | None) -> None:
         path.unlink()
 
 
-def file_uri_path(uri: str | None) -> Path | None:
-    if uri and uri.startswith("file://"):
-        return Path(uri[len("file://") :])
-    return None
+class BenchError(RuntimeError):
+    pass
 
 
 @dataclass
 class Sample:
+    """One timed run: wall seconds, peak RSS, the worker's ``BENCH {json}`` line, extras."""
+
     wall: float
     rss_mib: float | None
     info: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # tmp_files/tmp_bytes, hooks, cache facts
 
 
 @dataclass
 class Case:
-    """One variant of one comparison: a command and what to do around each run (untimed)."""
+    """One variant of a comparison: a command, and untimed work before and after each run."""
 
     name: str
     cmd: list[str]
@@ -122,47 +114,33 @@ class Case:
         return self.error is None and bool(self.samples)
 
     def median(self, attr: str = "wall") -> float | None:
-        values = [getattr(s, attr) for s in self.samples if getattr(s, attr) is not None]
-        return statistics.median(values) if values else None
+        return self.median_of(lambda sample: getattr(sample, attr))
 
     def median_of(self, getter: Callable[[Sample], float | None]) -> float | None:
-        values = [v for v in (getter(s) for s in self.samples) if v is not None]
+        values = [v for v in map(getter, self.samples) if v is not None]
         return statistics.median(values) if values else None
 
     def spread(self) -> str:
-        if not self.samples:
-            return ""
         walls = [s.wall for s in self.samples]
-        return f"{min(walls):.2f}-{max(walls):.2f}"
-
-    def last_info(self) -> dict:
-        return self.samples[-1].info if self.samples else {}
+        return f"{min(walls):.2f}-{max(walls):.2f}" if walls else ""
 
 
-class BenchError(RuntimeError):
-    pass
-
-
-def _rss_children_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def median(case: Case | None, attr: str = "wall") -> float | None:
+    """The case's median, or None when it is absent (e.g. no 2.0.3 venv) or failed."""
+    return case.median(attr) if case is not None and case.ok else None
 
 
 def run_once(case: Case) -> Sample:
-    """Run the case's command once in a fresh process, timed from outside."""
+    """Run the case's command once in a fresh process with an empty TMPDIR, timed from outside."""
+    remove(case.tmpdir)
     case.tmpdir.mkdir(parents=True, exist_ok=True)
-    for child in case.tmpdir.iterdir():
-        remove(child)
-    env = dict(case.env)
-    env["TMPDIR"] = str(case.tmpdir)
+    env = case.env | {"TMPDIR": str(case.tmpdir)}
     hook_file = env.get("BENCH_HOOK_TIMES")
-    if hook_file:
-        remove(hook_file)
+    remove(hook_file)
     if case.before:
         case.before()
-    time_out = WORK / "time.out"
-    cmd = list(case.cmd)
-    if TIME_BIN:
-        cmd = [TIME_BIN, "-f", "%M", "-o", str(time_out), *cmd]
+    time_out = case.tmpdir.with_suffix(".time")  # beside TMPDIR, not in it: not a leftover
+    cmd = [TIME_BIN, "-f", "%M", "-o", str(time_out), *case.cmd] if TIME_BIN else case.cmd
     start = time.perf_counter()
     proc = subprocess.run(
         cmd,
@@ -177,19 +155,17 @@ def run_once(case: Case) -> Sample:
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-12:]
         raise BenchError(f"exit {proc.returncode}: " + " | ".join(tail))
-    rss = None
-    if TIME_BIN and time_out.exists():
+    if TIME_BIN:
         digits = time_out.read_text().strip().splitlines()[-1]
         rss = int(digits) / 1024 if digits.isdigit() else None
     else:
-        rss = _rss_children_kib() / 1024
-    info: dict = {}
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    info = {}
     for line in proc.stdout.splitlines():
         if line.startswith("BENCH "):
             info = json.loads(line[len("BENCH ") :])
     sample = Sample(wall, rss, info)
-    files, size = tree_size(case.tmpdir)
-    sample.extra["tmp_files"], sample.extra["tmp_bytes"] = files, size
+    sample.extra["tmp_files"], sample.extra["tmp_bytes"] = tree_size(case.tmpdir)
     if hook_file and Path(hook_file).exists():
         sample.extra["hooks"] = hook_gaps(json.loads(Path(hook_file).read_text()))
     if case.after:
@@ -198,22 +174,18 @@ def run_once(case: Case) -> Sample:
 
 
 def hook_gaps(events: list[list]) -> dict[str, float]:
-    """Time the other hooks spent in each spec: the wrapper's mark after minus before."""
-    marks = {name: t for name, t in events}
-    gaps = {}
-    for spec in (
-        "after_context_created",
-        "after_catalog_created",
-        "before_pipeline_run",
-        "after_pipeline_run",
-    ):
-        first, last = marks.get(f"{spec}.first"), marks.get(f"{spec}.last")
-        if first is not None and last is not None:
-            gaps[spec] = last - first
-    gaps["start"] = sum(
-        gaps.get(s, 0.0)
-        for s in ("after_context_created", "after_catalog_created", "before_pipeline_run")
-    )
+    """Time the plugins' hooks took: per spec, the timing hookwrapper's last mark minus its first.
+
+    ``start`` sums the specs run before the nodes, ``end`` is ``after_pipeline_run``.
+    """
+    marks = dict(events)
+    specs = ("after_context_created", "after_catalog_created", "before_pipeline_run")
+    gaps = {
+        spec: marks[f"{spec}.last"] - marks[f"{spec}.first"]
+        for spec in (*specs, "after_pipeline_run")
+        if f"{spec}.first" in marks and f"{spec}.last" in marks
+    }
+    gaps["start"] = sum(gaps.get(spec, 0.0) for spec in specs)
     gaps["end"] = gaps.get("after_pipeline_run", 0.0)
     return gaps
 
@@ -227,36 +199,31 @@ def _attempt(case: Case) -> Sample | None:
         return None
 
 
-def measure(
-    cases: Iterable[Case | None], reps: int, warmup: bool, parallel: bool = False
-) -> list[Case]:
-    """Run the cases alternately ``reps`` times (after one untimed warm-up each).
+def measure(cases: Iterable[Case], reps: int, warmup: bool, parallel: bool = False) -> None:
+    """Run the cases alternately ``reps`` times, after one untimed round when ``warmup``.
 
-    ``parallel`` (smoke mode only, where timings do not matter) runs the cases of a round
-    two at a time; only for cases that share no files.
+    A case that fails is not run again and keeps its error. ``parallel`` (smoke only, where
+    timings do not matter) runs a round two cases at a time, for cases that share no files.
     """
-    live = [c for c in cases if c is not None]
-    rounds = ([False] if warmup else []) + [True] * reps
-    for timed in rounds:
-        todo = [case for case in live if not case.error]
+    cases = list(cases)
+    for timed in ([False] if warmup else []) + [True] * reps:
+        todo = [case for case in cases if not case.error]
         if parallel:
             with ThreadPoolExecutor(2) as pool:
                 samples = list(pool.map(_attempt, todo))
         else:
             samples = [_attempt(case) for case in todo]
-        if timed:
-            for case, sample in zip(todo, samples, strict=True):
-                if sample is not None:
-                    case.samples.append(sample)
-    for case in live:
+        for case, sample in zip(todo, samples, strict=True):
+            if timed and sample is not None:
+                case.samples.append(sample)
+    for case in cases:
         if case.ok:
             rss = case.median("rss_mib")
             rss_text = f", peak {rss:.0f} MiB" if rss else ""
             log(f"  {case.name}: median {case.median():.3f} s ({case.spread()}){rss_text}")
-    return live
 
 
-# -- venvs --------------------------------------------------------------------------------
+# -- venvs -------------------------------------------------------------------------------------
 
 
 def site_packages(venv: Path) -> Path:
@@ -269,43 +236,24 @@ def site_packages(venv: Path) -> Path:
 def make_shadow_venv(source: Path, target: Path, exclude: Callable[[str], bool]) -> Path:
     """A venv whose site-packages links to ``source``'s entries, minus the excluded ones.
 
-    Used to compare "plugin installed" against "plugin not installed" with everything else
-    identical: both sides are shadows of the same venv (the "with" shadow excludes nothing).
+    To compare "plugin installed" with "plugin not installed" and nothing else different, both
+    sides are shadows of the same venv (the "with" shadow excludes nothing). Built once.
     """
     marker = target / ".bench-shadow"
     wanted = sorted(p.name for p in site_packages(source).iterdir() if not exclude(p.name))
     if marker.exists() and json.loads(marker.read_text()) == wanted:
         return target
     remove(target)
-    base = venv_python(source).resolve()
+    base = (source / "bin" / "python").resolve()
     subprocess.run([str(base), "-m", "venv", "--without-pip", str(target)], check=True)
-    dest = site_packages(target)
     for name in wanted:
-        (dest / name).symlink_to(site_packages(source) / name)
+        (site_packages(target) / name).symlink_to(site_packages(source) / name)
     marker.write_text(json.dumps(wanted))
     return target
 
 
-def pip_freeze_versions(venv: Path, names: Iterable[str]) -> dict[str, str]:
-    out = subprocess.run(
-        [str(venv_python(venv)), "-m", "pip", "freeze"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=clean_env(),
-    ).stdout
-    wanted = {n.lower().replace("_", "-") for n in names}
-    versions = {}
-    for line in out.splitlines():
-        name, sep, version = line.partition("==")
-        if sep and name.lower().replace("_", "-") in wanted:
-            versions[name] = version
-    return versions
-
-
-def ensure_upstream_venv(target: Path, pins: dict[str, str], plugin: str) -> str | None:
-    """Create the venv holding kedro-mlflow 2.0.3 once; return an error text on failure."""
-    requirements = [plugin, *(f"{n}=={v}" for n, v in sorted(pins.items()))]
+def ensure_venv(target: Path, requirements: list[str]) -> str | None:
+    """Create a venv with ``requirements`` once (kept between runs); return an error or None."""
     marker = target / ".bench-installed"
     if marker.exists() and json.loads(marker.read_text()) == requirements:
         return None
@@ -313,123 +261,49 @@ def ensure_upstream_venv(target: Path, pins: dict[str, str], plugin: str) -> str
     remove(target)
     try:
         subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
-        subprocess.run(
-            [str(venv_python(target)), "-m", "pip", "install", "--quiet", *requirements],
-            check=True,
-            env=clean_env(),
-            capture_output=True,
-            text=True,
-            timeout=1200,
-        )
+        pip = [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", *requirements]
+        subprocess.run(pip, check=True, env=clean_env(), capture_output=True, timeout=1200)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-        detail = getattr(exc, "stderr", "") or ""
         remove(target)
-        return f"{exc} {detail.strip()[-500:]}"
+        detail = getattr(exc, "stderr", b"") or b""
+        return f"{exc} {detail.decode(errors='replace').strip()[-500:]}"
     marker.write_text(json.dumps(requirements))
     return None
 
 
-# -- the mlflow server ---------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# -- the mlflow server -------------------------------------------------------------------------
 
 
 class Server:
-    """``mlflow server`` on loopback with proxied artifacts; one per benchmark session."""
+    """``mlflow server`` on loopback with proxied artifacts, in its own process group."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.port = free_port()
-        self.uri = f"http://127.0.0.1:{self.port}"
+        port = free_port()
+        self.uri = f"http://127.0.0.1:{port}"
         self.artifacts = root / "artifacts"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        remove(self.root)
+        self.log = root / "server.log"
+        remove(root)
         self.artifacts.mkdir(parents=True)
-        cmd = [
-            str(venv_python(MAIN_VENV)),
-            "-m",
-            "mlflow",
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{self.root}/mlflow.db",
-            "--artifacts-destination",
-            str(self.artifacts),
-            "--serve-artifacts",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            "1",
-        ]
+        cmd = [str(MAIN_PY), "-m", "mlflow", "server", "--workers", "1", "--serve-artifacts"]
+        cmd += ["--backend-store-uri", f"sqlite:///{root}/mlflow.db", "--host", "127.0.0.1"]
+        cmd += ["--artifacts-destination", str(self.artifacts), "--port", str(port)]
         env = clean_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
-        with (self.root / "server.log").open("wb") as out:
+        with self.log.open("wb") as out:
             self.process = subprocess.Popen(
                 cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
 
-    def wait(self, timeout: float = 180.0) -> None:
-        if self.process is None:
-            raise BenchError("server not started")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchError(f"mlflow server died: {self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.uri}/health", timeout=2):  # noqa: S310
-                    return
-            except OSError:
-                time.sleep(0.3)
-        raise BenchError(f"mlflow server did not answer in {timeout}s: {self.log_tail()}")
-
-    def log_tail(self) -> str:
-        path = self.root / "server.log"
-        return path.read_text(errors="replace")[-1500:] if path.exists() else ""
+    def wait(self) -> None:
+        wait_for_http(f"{self.uri}/health", self.process, self.log, timeout=180)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        # The server's own process group (start_new_session): uvicorn and its worker.
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(5)
-
-
-# -- formatting ----------------------------------------------------------------------------
-
-
-def fmt_s(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f} s" if value < 10 else f"{value:.2f} s"
-
-
-def fmt_ms(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 1000:.2f} ms"
-
-
-def fmt_mib(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0f} MiB"
-
-
-def fmt_ratio(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}x"
-
-
-def ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return numerator / denominator
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
+        """Stop uvicorn and its worker: the whole process group (start_new_session)."""
+        for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(self.process.pid, sig)
+                self.process.wait(wait_s)
+                return
+            except ProcessLookupError:
+                return
+            except subprocess.TimeoutExpired:
+                continue

@@ -1,20 +1,14 @@
-"""Generate the Kedro project the ``kedro run`` workloads use (in ``benchmarks/.work``).
+"""The Kedro project the ``kedro run`` workloads run, generated into ``benchmarks/.work``.
 
-One project, several Kedro environments, so every variant runs the same nodes:
-
-- ``base``: plain datasets (``catalog.yml``) and an ``mlflow.yml`` (local sqlite store).
-- ``mlflow``: the same entries wrapped in ``kedro_mlflow.io.artifacts.MlflowArtifactDataset``.
-- ``remote``: wrapped entries, ``mlflow.yml`` pointing at the loopback ``mlflow server``.
-- ``runs_<R>``: wrapped entries, ``mlflow.yml`` pointing at a store holding R runs.
+One project, several Kedro environments, so that every variant runs the same nodes:
+``base`` (plain datasets and an ``mlflow.yml`` for the local store), ``mlflow`` (the same
+entries wrapped in ``MlflowArtifactDataset``), and per store (``remote``, ``runs_<R>``) the
+wrapped entries with that store's ``mlflow.yml``. Catalog files are JSON, which is valid YAML.
 
 Pipelines: ``__default__`` (13 outputs: CSV, Parquet, pickle), ``big`` (4 large pickles, each
 read back by a node that then "computes" for ``sleep_s``), ``wide_<N>`` (one node, N outputs)
-and ``tiny`` (one output). Catalog files are written as JSON, which is valid YAML.
-
-Every project also carries a timing hook: a ``hookwrapper`` per hook spec, which pluggy runs
-around all the other implementations of that spec, so the time between its two marks is what
-the plugins' hooks spent there. It writes ``BENCH_HOOK_TIMES`` (a JSON file) when that
-variable is set and does nothing otherwise.
+and ``tiny`` (one output). A timing ``hookwrapper`` per hook spec, which pluggy runs around the
+plugins' implementations of that spec, writes its marks to ``BENCH_HOOK_TIMES`` when set.
 """
 
 from __future__ import annotations
@@ -206,83 +200,68 @@ class Sizes:
 
 
 def plain_catalog() -> dict[str, dict]:
-    catalog: dict[str, dict] = {}
+    """The plain entries; ``wide_{i}`` is a dataset factory (``wide_0`` ... ``wide_<N-1>``)."""
+    entries = {}
     for i in range(4):
-        catalog[f"raw_{i}"] = {"type": "pandas.CSVDataset", "filepath": f"data/raw/raw_{i}.csv"}
-        catalog[f"feat_{i}"] = {
-            "type": "pandas.ParquetDataset",
-            "filepath": f"data/feat/feat_{i}.parquet",
+        entries |= {
+            f"raw_{i}": ("pandas.CSVDataset", f"data/raw/raw_{i}.csv"),
+            f"feat_{i}": ("pandas.ParquetDataset", f"data/feat/feat_{i}.parquet"),
+            f"model_{i}": ("pickle.PickleDataset", f"data/model/model_{i}.pkl"),
+            f"big_{i}": ("pickle.PickleDataset", f"data/big/big_{i}.pkl"),
         }
-        catalog[f"model_{i}"] = {
-            "type": "pickle.PickleDataset",
-            "filepath": f"data/model/model_{i}.pkl",
-        }
-        catalog[f"big_{i}"] = {"type": "pickle.PickleDataset", "filepath": f"data/big/big_{i}.pkl"}
-    catalog["report"] = {"type": "pandas.CSVDataset", "filepath": "data/report/report.csv"}
-    catalog["tiny_out"] = {"type": "pickle.PickleDataset", "filepath": "data/tiny/tiny.pkl"}
-    catalog["wide_{i}"] = {"type": "pickle.PickleDataset", "filepath": "data/wide/{i}.pkl"}
-    return catalog
+    entries["report"] = ("pandas.CSVDataset", "data/report/report.csv")
+    entries["tiny_out"] = ("pickle.PickleDataset", "data/tiny/tiny.pkl")
+    entries["wide_{i}"] = ("pickle.PickleDataset", "data/wide/{i}.pkl")
+    return {name: {"type": kind, "filepath": path} for name, (kind, path) in entries.items()}
 
 
 def wrapped(catalog: dict[str, dict]) -> dict[str, dict]:
     """Every entry wrapped in MlflowArtifactDataset, its folder as ``artifact_path``."""
-    out = {}
-    for name, inner in catalog.items():
-        folder = inner["filepath"].split("/")[1]
-        out[name] = {"type": WRAPPER, "dataset": inner, "artifact_path": folder}
-    return out
-
-
-def mlflow_yml(tracking_uri: str, experiment: str, artifact_location: str | None) -> dict:
-    """The schema of kedro-mlflow 2.0.3, which ours keeps."""
     return {
-        "server": {"mlflow_tracking_uri": tracking_uri},
-        "tracking": {
-            "experiment": {
-                "name": experiment,
-                "create_experiment_kwargs": {"artifact_location": artifact_location},
-            },
-        },
+        name: {"type": WRAPPER, "dataset": inner, "artifact_path": inner["filepath"].split("/")[1]}
+        for name, inner in catalog.items()
     }
 
 
-def _write_json(path: Path, content: object) -> None:
+def mlflow_yml(tracking_uri: str, experiment: str) -> dict:
+    """In the schema of kedro-mlflow 2.0.3, which ours keeps."""
+    kwargs = {"artifact_location": None}
+    experiment_conf = {"name": experiment, "create_experiment_kwargs": kwargs}
+    return {
+        "server": {"mlflow_tracking_uri": tracking_uri},
+        "tracking": {"experiment": experiment_conf},
+    }
+
+
+def write(path: Path, content: str | dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(content, indent=1) + "\n")
+    path.write_text(content if isinstance(content, str) else json.dumps(content, indent=1) + "\n")
 
 
 def generate(
-    root: Path,
-    sizes: Sizes,
-    kedro_version: str,
-    stores: dict[str, tuple[str, str, str | None]],
+    root: Path, sizes: Sizes, kedro_version: str, stores: dict[str, tuple[str, str]]
 ) -> Path:
-    """Write the project into ``root`` (replacing it). ``stores``: env -> mlflow.yml facts.
+    """Write the project into ``root`` (replacing it). ``stores``: env -> (uri, experiment).
 
-    ``stores["base"]`` goes into ``conf/base/mlflow.yml``; every other key becomes an
-    environment with the wrapped catalog and, unless it is ``mlflow``, its own ``mlflow.yml``.
+    ``base`` gets the plain catalog and ``stores["base"]``; every other env the wrapped catalog
+    and, unless it is ``mlflow`` (which inherits base's), its own ``mlflow.yml``.
     """
-    if root.exists():
-        shutil.rmtree(root)
+    shutil.rmtree(root, ignore_errors=True)
     package = root / "src" / PACKAGE
-    package.mkdir(parents=True)
-    (root / "pyproject.toml").write_text(PYPROJECT.format(kedro_version=kedro_version))
-    (package / "__init__.py").write_text('__version__ = "0.1.0"\n')
-    (package / "settings.py").write_text(SETTINGS)
-    (package / "timing_hooks.py").write_text(TIMING_HOOKS)
-    (package / "nodes.py").write_text(NODES)
-    (package / "pipeline_registry.py").write_text(REGISTRY.format(wide=list(sizes.wide)))
+    write(root / "pyproject.toml", PYPROJECT.format(kedro_version=kedro_version))
+    write(package / "__init__.py", '__version__ = "0.1.0"\n')
+    write(package / "settings.py", SETTINGS)
+    write(package / "timing_hooks.py", TIMING_HOOKS)
+    write(package / "nodes.py", NODES)
+    write(package / "pipeline_registry.py", REGISTRY.format(wide=list(sizes.wide)))
     conf = root / "conf"
     params = {"rows": sizes.rows, "big_size": sizes.big_size, "sleep_s": sizes.sleep_s}
-    params |= {f"seed_{i}": i for i in range(4)}
-    _write_json(conf / "base" / "parameters.yml", params)
-    _write_json(conf / "base" / "catalog.yml", plain_catalog())
-    _write_json(conf / "base" / "mlflow.yml", mlflow_yml(*stores["base"]))
+    write(conf / "base" / "parameters.yml", params | {f"seed_{i}": i for i in range(4)})
+    write(conf / "base" / "catalog.yml", plain_catalog())
     (conf / "local").mkdir()
-    for env, facts in stores.items():
-        if env == "base":
-            continue
-        _write_json(conf / env / "catalog.yml", wrapped(plain_catalog()))
+    for env, (uri, experiment) in stores.items():
         if env != "mlflow":
-            _write_json(conf / env / "mlflow.yml", mlflow_yml(*facts))
+            write(conf / env / "mlflow.yml", mlflow_yml(uri, experiment))
+        if env != "base":
+            write(conf / env / "catalog.yml", wrapped(plain_catalog()))
     return root

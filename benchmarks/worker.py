@@ -26,11 +26,7 @@ T0 = time.perf_counter()
 _PHASES: dict[str, float] = {}
 _LAST = [T0]
 
-TYPES = {
-    "parquet": "pandas.ParquetDataset",
-    "csv": "pandas.CSVDataset",
-    "pickle": "pickle.PickleDataset",
-}
+TYPES = {"parquet": "pandas.ParquetDataset", "pickle": "pickle.PickleDataset"}
 
 
 def mark(name: str) -> None:

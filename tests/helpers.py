@@ -14,11 +14,18 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
 import pytest
+from kedro.config import OmegaConfigLoader
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.pipeline import Pipeline, node
 
+from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
+from kedro_mlflow.config.settings import MlflowSettings, resolve_settings
+from kedro_mlflow.framework import configure
 from kedro_mlflow.io.artifacts import MlflowArtifactDataset
 
 
@@ -224,4 +231,55 @@ def csv(path: Path, **kwargs: object) -> MlflowArtifactDataset:
     """An MlflowArtifactDataset around a pandas CSVDataset at ``path``."""
     return MlflowArtifactDataset(
         dataset={"type": "pandas.CSVDataset", "filepath": str(path)}, **kwargs
+    )
+
+
+# -- the hook's functions, in this process -------------------------------------------------
+
+
+def settings_for(tmp_path: Path, config: dict[str, Any] | None = None) -> MlflowSettings:
+    """Settings of a project in tmp_path, MLflow pointed at its embedded store."""
+    resolved = resolve_settings(
+        KedroMlflowConfig.model_validate(config or {}),
+        project_path=tmp_path,
+        package_name="pkg",
+        env="local",
+        environ={},
+    )
+    configure.use_tracking_uri(resolved)
+    return resolved
+
+
+def identity(value: object) -> object:
+    """A node function that returns its input."""
+    return value
+
+
+def param_pipeline() -> tuple[Pipeline, DataCatalog]:
+    """A pipeline reading ``params:model`` and ``parameters``, with its catalog."""
+    pipeline = Pipeline(
+        [node(identity, "params:model", "out", name="a"), node(identity, "parameters", "o2")]
+    )
+    catalog = DataCatalog(
+        {
+            "params:model": MemoryDataset({"lr": 0.1, "layers": {"n": 2}}),
+            "parameters": MemoryDataset({"model": {"lr": 0.1}}),
+        }
+    )
+    return pipeline, catalog
+
+
+RUN_PARAMS = {
+    "run_id": "2026-01-01T00.00.00.000Z",
+    "env": "local",
+    "runner": "<kedro.runner.thread_runner.ThreadRunner object at 0x7f00>",
+    "pipeline_names": None,
+    "kedro_version": "1.7.0",
+}
+
+
+def loader(conf: Path, env: str | None = None) -> OmegaConfigLoader:
+    """Kedro's config loader over ``conf`` (base + ``env``, default local)."""
+    return OmegaConfigLoader(
+        conf_source=str(conf), env=env, base_env="base", default_run_env="local"
     )

@@ -31,10 +31,6 @@ BANNER = re.compile(r"^[A-Z ]+-+$")
 #: Where the schema and the CLI live, newest layout first.
 SCHEMA_MODULES = ("kedro_mlflow.config.kedro_mlflow_config", "kedro_mlflow.framework.config")
 CLI_MODULES = ("kedro_mlflow.framework.cli.cli", "kedro_mlflow.framework.cli")
-ARCHITECTURE_STUB = """# Architecture
-
-How the package is laid out and why: this page is being written (issue 7).
-"""
 
 
 class GenerationError(RuntimeError):
@@ -42,15 +38,6 @@ class GenerationError(RuntimeError):
 
 
 # -- mkdocs events ---------------------------------------------------------------------------
-
-
-def on_files(files: Any, config: Any) -> Any:
-    """Stand in for ``architecture.md`` until its page is written, so the nav stays valid."""
-    from mkdocs.structure.files import File  # noqa: PLC0415
-
-    if files.get_file_from_path("architecture.md") is None:
-        files.append(File.generated(config, "architecture.md", content=ARCHITECTURE_STUB))
-    return files
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:

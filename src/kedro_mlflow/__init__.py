@@ -1,3 +1,3 @@
 """kedro-mlflow: version every dataset a Kedro pipeline saves as an MLflow artifact."""
 
-__version__ = "0.1.0"
+__version__ = "3.0.0"

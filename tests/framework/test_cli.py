@@ -16,8 +16,8 @@ import yaml
 from click.testing import CliRunner
 from kedro.framework.startup import bootstrap_project
 
+from kedro_mlflow.config.kedro_mlflow_config import TEMPLATE_PATH, KedroMlflowConfig
 from kedro_mlflow.framework.cli import commands
-from kedro_mlflow.framework.config import TEMPLATE_PATH, KedroMlflowConfig
 from tests.helpers import OMEGACONF_DEPRECATION, clean_environ, free_port, kedro, write
 
 
@@ -38,11 +38,12 @@ def test_init_writes_the_template_into_conf_local(project):
     assert "conf/local/mlflow.yml" in result.stdout
 
 
-def test_init_refuses_to_overwrite_without_force(in_process):
+def test_init_keeps_an_existing_file_without_force(in_process):
+    """Scripts run `init` every time (as with kedro-mlflow 2.x): a re-run exits 0, file kept."""
     existing = write(in_process / "conf" / "local" / "mlflow.yml", "ui:\n  port: 5001\n")
 
     code, output = invoke(in_process, "init")
-    assert code != 0
+    assert code == 0, output
     assert "already exists" in output
     assert "--force" in output
     assert existing.read_text() == "ui:\n  port: 5001\n"
@@ -50,6 +51,30 @@ def test_init_refuses_to_overwrite_without_force(in_process):
     code, output = invoke(in_process, "init", "--force")
     assert code == 0, output
     assert existing.read_text() == TEMPLATE_PATH.read_text()
+
+
+@pytest.mark.parametrize("flag", ["--silent", "-s"])
+def test_init_silent_prints_nothing(in_process, flag):
+    code, output = invoke(in_process, "init", flag)
+    assert (code, output) == (0, "")
+    assert (in_process / "conf" / "local" / "mlflow.yml").read_text() == TEMPLATE_PATH.read_text()
+    assert invoke(in_process, "init", flag) == (0, "")
+
+
+def test_ui_takes_upstreams_short_flags(project):
+    """`kedro mlflow ui -p PORT -h HOST -e ENV` as with kedro-mlflow 2.x: under Kedro's CLI,
+    whose help flags are -h and --help, -h still means --host."""
+    write(
+        project / "conf" / "staging" / "mlflow.yml", "server:\n  mlflow_tracking_uri: http://x:1\n"
+    )
+    result = kedro(
+        project, "mlflow", "ui", "-e", "staging", "-p", "5999", "-h", "127.0.0.2", check=False
+    )
+    assert result.returncode != 0
+    assert "'http://x:1'" in result.stderr  # staging's server was read: -e reached the command
+    result = kedro(project, "mlflow", "ui", "-p", "0", check=False)
+    assert result.returncode != 0
+    assert "'--port' / '-p'" in result.stderr
 
 
 def test_init_into_another_environment(in_process):

@@ -8,15 +8,11 @@ import pytest
 import yaml
 from kedro.config import OmegaConfigLoader
 
-from kedro_mlflow.framework.config import (
-    TEMPLATE_PATH,
-    KedroMlflowConfig,
-    MlflowConfigError,
-    read_config,
-    resolve_settings,
-    resolve_uri,
-)
-from tests.helpers import OMEGACONF_DEPRECATION, write
+from kedro_mlflow.config.kedro_mlflow_config import TEMPLATE_PATH, KedroMlflowConfig
+from kedro_mlflow.config.loading import read_config
+from kedro_mlflow.config.settings import resolve_settings, resolve_uri
+from kedro_mlflow.exceptions import MlflowConfigError
+from tests.helpers import OMEGACONF_DEPRECATION, loader, write
 
 pytestmark = OMEGACONF_DEPRECATION
 
@@ -54,12 +50,6 @@ ui:
   port: "5000"
   host: "127.0.0.1"
 """
-
-
-def loader(conf: Path, env: str | None = None) -> OmegaConfigLoader:
-    return OmegaConfigLoader(
-        conf_source=str(conf), env=env, base_env="base", default_run_env="local"
-    )
 
 
 def test_the_shipped_template_is_exactly_the_defaults():

@@ -420,7 +420,6 @@ def test_implicit_run_ends_with_the_script_outcome(tmp_path, crash, status):
             f"""
             import mlflow, pandas as pd
             from kedro_mlflow.io.artifacts import MlflowArtifactDataset
-from tests.helpers import DF, artifacts, csv
             mlflow.set_tracking_uri("sqlite:///{tmp_path}/mlflow.db")
             mlflow.set_experiment(experiment_id=mlflow.create_experiment(
                 "e", artifact_location="{(tmp_path / "mlruns").as_uri()}"))

@@ -9,7 +9,6 @@ import pytest
 from kedro.io import DatasetError
 
 from kedro_mlflow.io.artifacts import start_background_uploads, wait_for_uploads
-from kedro_mlflow.io.artifacts._uploads import submit
 from tests.helpers import DF, artifacts, csv, make_store
 
 
@@ -64,20 +63,26 @@ def test_wait_without_start_is_a_no_op():
     wait_for_uploads()
 
 
-def _submit_in_child(result):
-    result.put(submit("x", "run", list))
+def _save_in_child(path, done):
+    csv(path).save(DF)
+    done.put(True)
 
 
-def test_forked_worker_uploads_synchronously():
+def test_forked_worker_uploads_synchronously(sqlite_store, tmp_path, monkeypatch):
     """A ParallelRunner worker cannot be waited for by the parent: it must not queue."""
     start_background_uploads()
     try:
-        context = multiprocessing.get_context("fork")
-        result = context.Queue()
-        child = context.Process(target=_submit_in_child, args=(result,))
-        child.start()
-        child.join(30)
-        assert result.get(timeout=5) is False
-        assert submit("here", "run", list) is True
+        with mlflow.start_run() as run:
+            # What the hook exports: a worker process has no active run of its own.
+            monkeypatch.setenv("MLFLOW_RUN_ID", run.info.run_id)
+            context = multiprocessing.get_context("fork")
+            done = context.Queue()
+            child = context.Process(target=_save_in_child, args=(tmp_path / "w.csv", done))
+            child.start()
+            child.join(60)
+            assert done.get(timeout=5) is True
+            # Logged and digested by the child itself, before the parent waited for anything.
+            assert artifacts(run.info.run_id) == ["w.csv"]
+            assert "kedro_mlflow.sha256/w.csv" in mlflow.get_run(run.info.run_id).data.tags
     finally:
         wait_for_uploads()

@@ -6,14 +6,17 @@ import copy
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from kedro.io import AbstractDataset, DatasetError, Version
 
+from kedro_mlflow._lazy import mlflow
+from kedro_mlflow.exceptions import TrackingUnreachableError
+from kedro_mlflow.io.artifacts import _cache, _queue
 from kedro_mlflow.io.artifacts import _mlflow_store as store
-from kedro_mlflow.io.artifacts import _uploads
 from kedro_mlflow.io.artifacts._local_files import (
     local_target,
     refuse_remote_config,
@@ -29,6 +32,10 @@ logger = logging.getLogger(__name__)
 #: write local files only and log nothing. Read at each save, in every thread
 #: and process of a run.
 DISABLE_TRACKING_ENV = "KEDRO_MLFLOW_DISABLE_TRACKING"
+#: The run of the ``kedro run`` under way, set by the Kedro hook for every thread and
+#: process of the run. Not ``MLFLOW_RUN_ID``: MLflow would resume that run for any
+#: ``mlflow.start_run(nested=True)`` a node makes, and unset it when that run ends.
+RUN_ID_ENV = "KEDRO_MLFLOW_RUN_ID"
 
 
 def _normalise_artifact_path(artifact_path: str | None) -> str | None:
@@ -89,6 +96,9 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         [1, 2]
     """
 
+    #: The wrapped dataset's ``preview`` (set only when it has one), for kedro-viz.
+    preview: Callable[..., Any]
+
     #: Asks Kedro's catalog for its load and save versions (``version=``), which the
     #: wrapped dataset uses when it is ``versioned: true``.
     versioned = True
@@ -137,23 +147,55 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
             version.save if version else None,
         )
         self._target = local_target(self._dataset)
+        preview = getattr(self._dataset, "preview", None)
+        if callable(preview):
+            # kedro-viz previews a dataset through preview(), typed by its return annotation:
+            # the wrapped dataset's own bound method keeps both.
+            self.preview = preview
+
+    @property
+    def run_id(self) -> str | None:
+        """The MLflow run to log into and load from; ``None``: the current run, the local file.
+
+        Settable after construction (a notebook pointing a catalog entry at another run).
+        """
+        return self._run_id
+
+    @run_id.setter
+    def run_id(self, value: str | int | None) -> None:
+        self._run_id = None if value is None else str(value)
+
+    @property
+    def artifact_path(self) -> str | None:
+        """The folder inside the run's artifacts (``reporting``); ``None``: the root."""
+        return self._artifact_path
+
+    @artifact_path.setter
+    def artifact_path(self, value: str | None) -> None:
+        self._artifact_path = _normalise_artifact_path(value)
 
     @property
     def artifact(self) -> str:
         """Where the data lives inside the run's artifacts, e.g. ``reporting/metrics.csv``."""
-        name = self._target.path.name
+        return self._artifact_name(self._target.path.name)
+
+    def _artifact_name(self, name: str) -> str:
+        """``name`` (a file, or a file of a folder) inside ``artifact_path``."""
         return f"{self._artifact_path}/{name}" if self._artifact_path else name
 
     def _describe(self) -> dict[str, Any]:
         inner = type(self._dataset)
+        described = self._dataset._describe()
         return {
-            "dataset": {"type": f"{inner.__module__}.{inner.__qualname__}"}
-            | self._dataset._describe(),
+            # Top level, where kedro-viz looks for the path it shows.
+            self._target.config_key: described.get(self._target.config_key, self._target.path),
+            "dataset": {"type": f"{inner.__module__}.{inner.__qualname__}"} | described,
             "run_id": self._run_id,
             "artifact_path": self._artifact_path,
         }
 
-    def _what(self, action: str) -> str:
+    def _context(self, action: str) -> str:
+        """The start of this dataset's error messages: ``Saving MlflowArtifactDataset 'x'``."""
         return f"{action} MlflowArtifactDataset '{self._target.path}'"
 
     # -- save ---------------------------------------------------------------------
@@ -162,56 +204,37 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         if tracking_disabled_by_env():
             self._dataset.save(data)
             return
-        what = self._what("Saving")
+        context = self._context("Saving")
         try:
-            run = self._run_for_save(what)
-        except store.TrackingUnreachableError as exc:
+            run = self._run_for_save(context)
+        except TrackingUnreachableError as exc:
             # Keep the user's data: write it locally, then say nothing was logged.
             self._dataset.save(data)
             raise DatasetError(
                 f"{exc} The data was saved locally at '{self._target.path}' but not logged."
             ) from exc
         self._dataset.save(data)
-        files = written_files(self._dataset, data)
-        run_id = run.info.run_id
+        files = [
+            (local, self._artifact_name(name)) for local, name in written_files(self._dataset, data)
+        ]
+        _queue.log(_queue.Upload(run, files, context, self._target.path))
 
-        def upload(record: bool) -> list[store.Logged]:
-            try:
-                logged = store.upload(store.artifact_repository(run), files, self._artifact_path)
-                if record:
-                    store.record_digests(run_id, logged)
-            except Exception as exc:
-                raise DatasetError(
-                    f"{what}: logging '{self.artifact}' into MLflow run '{run_id}' "
-                    f"(tracking URI '{store.tracking_uri()}') failed: {exc}. The data was "
-                    f"saved locally at '{self._target.path}'."
-                ) from exc
-            logger.debug("Logged %s into MLflow run %s", [x.artifact for x in logged], run_id)
-            return logged
-
-        # Queued uploads record their digests in one batch per run when the queue is
-        # waited for: one tracking call per run, not one per save.
-        description = f"'{self.artifact}' into run '{run_id}'"
-        if not _uploads.submit(description, run_id, lambda: upload(record=False)):
-            upload(record=True)
-
-    def _run_for_save(self, what: str) -> Run:
-        import mlflow  # noqa: PLC0415
-
-        store.ensure_reachable(store.tracking_uri(), what)
-        run_id = self._run_id or os.environ.get("MLFLOW_RUN_ID")
+    def _run_for_save(self, context: str) -> Run:
+        """The dataset's ``run_id``, else the kedro run's, else the active run, else
+        ``MLFLOW_RUN_ID``'s, else a run started for it."""
+        store.require_reachable(context)
+        if self._run_id is not None:
+            return store.get_run(self._run_id, context, allow_deleted=False)
+        kedro_run = os.environ.get(RUN_ID_ENV)
+        if kedro_run:
+            # The hook keeps this run alive for the whole kedro run: fetch it once per process.
+            return store.get_run(kedro_run, context, remember="always")
         active = mlflow.active_run()
-        if self._run_id is None and active is not None:
+        if active is not None:
             return active
-        if run_id is not None:
-            run = store.get_run(run_id, what)
-            if run.info.lifecycle_stage == "deleted":
-                raise DatasetError(
-                    f"{what}: MLflow run '{run_id}' is deleted (tracking URI "
-                    f"'{store.tracking_uri()}'); nothing was saved. Restore the run or "
-                    f"change the dataset's 'run_id'."
-                )
-            return run
+        resumed = os.environ.get("MLFLOW_RUN_ID")
+        if resumed:
+            return store.get_run(resumed, context, allow_deleted=False)
         run = mlflow.start_run()
         _fail_implicit_run_on_crash(run.info.run_id)
         logger.info(
@@ -228,9 +251,9 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
     def load(self) -> Any:
         if self._run_id is None:
             return self._dataset.load()
-        what = self._what("Loading")
-        run = store.get_run(self._run_id, what, reuse_ended=True)
-        local = store.fetch(run, store.artifact_repository(run), self.artifact, what)
+        context = self._context("Loading")
+        run = store.get_run(self._run_id, context, remember="ended")
+        local = _cache.fetch(run, store.artifact_repository(run), self.artifact, context)
         data = self._reader(local).load()
         consumer = None if tracking_disabled_by_env() else _current_run_id()
         if consumer is not None and consumer != self._run_id:
@@ -247,8 +270,8 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
     def _exists(self) -> bool:
         if self._run_id is None:
             return self._dataset.exists()
-        what = self._what("Checking")
-        run = store.get_run(self._run_id, what, reuse_ended=True)
+        context = self._context("Checking")
+        run = store.get_run(self._run_id, context, remember="ended")
         return store.artifact_exists(store.artifact_repository(run), self.artifact)
 
     def _release(self) -> None:
@@ -262,8 +285,9 @@ def tracking_disabled_by_env() -> bool:
 
 def _current_run_id() -> str | None:
     """The run this thread or process logs into (no run is started for it)."""
-    import mlflow  # noqa: PLC0415
-
+    kedro_run = os.environ.get(RUN_ID_ENV)
+    if kedro_run:
+        return kedro_run
     active = mlflow.active_run()
     if active is not None:
         return str(active.info.run_id)
@@ -284,8 +308,6 @@ def _fail_implicit_run_on_crash(run_id: str) -> None:
         def excepthook(
             kind: type[BaseException], exc: BaseException, tb: TracebackType | None
         ) -> None:
-            import mlflow  # noqa: PLC0415
-
             active = mlflow.active_run()
             if active is not None and active.info.run_id in _implicit_runs:
                 mlflow.end_run("FAILED")

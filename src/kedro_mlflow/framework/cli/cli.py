@@ -1,7 +1,7 @@
 """``kedro mlflow ...`` commands (entry point ``kedro.project_commands``).
 
 Kedro imports this module for every ``kedro`` command run in a project, ``kedro --help``
-included: mlflow and pydantic are imported inside the commands only.
+included: mlflow and pydantic are imported at their first use, inside the commands.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from typing import TYPE_CHECKING
 
 import click
 
+from kedro_mlflow._lazy import kedro_project, kedro_session
+from kedro_mlflow._tracking import is_server_uri
+from kedro_mlflow.config.loading import display_path
+from kedro_mlflow.config.settings import MlflowSettings
+from kedro_mlflow.exceptions import MlflowConfigError
+from kedro_mlflow.framework.configure import configure_tracking
+
 if TYPE_CHECKING:
     from kedro.framework.startup import ProjectMetadata
-
-    from kedro_mlflow.framework.config import MlflowSettings
-
-#: Tracking URIs ``kedro mlflow ui`` cannot serve: they are servers already.
-_SERVER_SCHEMES = ("http://", "https://", "databricks")
 
 
 @click.group(name="kedro-mlflow")
@@ -54,13 +56,16 @@ def _project(metadata: ProjectMetadata | None) -> Path:
     help="The configuration environment (folder of conf/) to write mlflow.yml into.",
 )
 @click.option("--force", "-f", is_flag=True, help="Overwrite an existing mlflow.yml.")
+@click.option("--silent", "-s", is_flag=True, help="Print nothing unless something fails.")
 @click.pass_obj
-def init(metadata: ProjectMetadata | None, env: str, force: bool) -> None:
-    """Write conf/<env>/mlflow.yml: every key with its default, commented."""
-    from kedro.framework.project import settings  # noqa: PLC0415
+def init(metadata: ProjectMetadata | None, env: str, force: bool, silent: bool) -> None:
+    """Write conf/<env>/mlflow.yml: every key with its default, commented.
 
+    An existing file is left as it is (exit code 0) unless --force is given, so scripts may
+    run this command every time.
+    """
     project_path = _project(metadata)
-    conf_source = Path(str(settings.CONF_SOURCE))
+    conf_source = Path(str(kedro_project.settings.CONF_SOURCE))
     conf_dir = conf_source if conf_source.is_absolute() else project_path / conf_source
     if not conf_dir.is_dir():
         raise click.ClickException(
@@ -73,28 +78,34 @@ def init(metadata: ProjectMetadata | None, env: str, force: bool) -> None:
             f"'{env}' is not an environment name; use e.g. 'local' or 'base'.", param_hint="--env"
         )
     target = conf_dir / env / "mlflow.yml"
-    shown = _relative(target, project_path)
+    shown = display_path(target, project_path)
     if target.exists() and not force:
-        raise click.ClickException(
-            f"'{shown}' already exists and was left unchanged. Use --force to overwrite it, "
-            f"or --env to write into another environment."
-        )
-    template = resources.files("kedro_mlflow.framework").joinpath("mlflow.yml").read_text("utf-8")
+        if not silent:
+            click.secho(
+                f"'{shown}' already exists and was left unchanged. Use --force to overwrite "
+                f"it, or --env to write into another environment.",
+                fg="yellow",
+            )
+        return
+    template = resources.files("kedro_mlflow.config").joinpath("mlflow.yml").read_text("utf-8")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(template, encoding="utf-8")
-    click.secho(f"'{shown}' written: every key with its default, commented.", fg="green")
+    if not silent:
+        click.secho(f"'{shown}' written: every key with its default, commented.", fg="green")
 
 
-@mlflow_commands.command()
+# "-h" is --host, as in kedro-mlflow 2.x and `mlflow ui`: help is --help only here.
+@mlflow_commands.command(context_settings={"help_option_names": ["--help"]})
 @click.option(
     "--env",
     "-e",
     default=None,
     help="The configuration environment whose mlflow.yml is read (default: local).",
 )
-@click.option("--host", default=None, help="The host to listen on (default: 'ui.host').")
+@click.option("--host", "-h", default=None, help="The host to listen on (default: 'ui.host').")
 @click.option(
     "--port",
+    "-p",
     type=click.IntRange(1, 65535),
     default=None,
     help="The port to listen on (default: 'ui.port').",
@@ -107,7 +118,7 @@ def ui(
     project_path = _project(metadata)
     settings = _settings(project_path, env)
     uri = settings.tracking_uri
-    if uri.startswith(_SERVER_SCHEMES):
+    if is_server_uri(uri):
         raise click.ClickException(
             f"The tracking URI of this project is the server '{uri}' (from "
             f"{settings.tracking_uri_origin}): open it in a browser. `kedro mlflow ui` serves "
@@ -183,21 +194,9 @@ def _serve(command: list[str], environ: dict[str, str], cwd: Path) -> int | None
 
 def _settings(project_path: Path, env: str | None) -> MlflowSettings:
     """The project's MLflow settings for ``env``, read as ``kedro run --env`` reads them."""
-    from kedro.framework.session import KedroSession  # noqa: PLC0415
-
-    from kedro_mlflow.framework.config import MlflowConfigError  # noqa: PLC0415
-    from kedro_mlflow.framework.hooks import configure_tracking  # noqa: PLC0415
-
     try:
-        session = KedroSession.create(project_path=project_path, env=env)
+        session = kedro_session.KedroSession.create(project_path=project_path, env=env)
         with session:
             return configure_tracking(session.load_context())
     except MlflowConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)

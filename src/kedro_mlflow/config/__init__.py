@@ -1,0 +1,1 @@
+"""``mlflow.yml``: its schema, how it is read, what it resolves to."""

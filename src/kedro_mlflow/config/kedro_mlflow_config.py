@@ -1,0 +1,148 @@
+"""The ``mlflow.yml`` schema: every key, its type and its default.
+
+The keys and defaults are those of kedro-mlflow 2.0.3, so users' files work unchanged, plus
+``tracking.background_uploads``. Unknown keys are refused: a typo fails ``kedro run`` naming
+the key and the file (``loading.describe_errors``), before anything is written.
+
+pydantic is imported here: the rest of the package reaches this module lazily, through
+``kedro_mlflow.config.loading``, so that Kedro commands that never read ``mlflow.yml``
+do not pay for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+
+__all__ = ["BaseModel", "ValidationError"]  # used by loading.py, which imports no pydantic
+
+
+#: The shipped, commented template of every key (``kedro mlflow init`` writes it).
+TEMPLATE_PATH = Path(__file__).with_name("mlflow.yml")
+
+
+class _Options(BaseModel):
+    # Numbers are read as the strings they mean (a run id `123`, a port `5000`); booleans
+    # stay strict so `flatten: "no"` is an error, not True.
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+
+class RequestHeaderProviderOptions(_Options):
+    """``server.request_header_provider``: a class adding headers to MLflow's requests."""
+
+    type: str | None = None
+    pass_context: StrictBool = False
+    init_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class ServerOptions(_Options):
+    """``server``: where runs are recorded and how to authenticate."""
+
+    mlflow_tracking_uri: str | None = None
+    mlflow_registry_uri: str | None = None
+    credentials: str | None = None
+    request_header_provider: RequestHeaderProviderOptions = Field(
+        default_factory=RequestHeaderProviderOptions
+    )
+
+
+class DisableTrackingOptions(_Options):
+    """``tracking.disable_tracking``: pipelines that log nothing."""
+
+    pipelines: list[str] = Field(default_factory=list)
+    disable_autologging: StrictBool = True
+
+
+class CreateExperimentOptions(_Options):
+    """``tracking.experiment.create_experiment_kwargs``: used when the experiment is created."""
+
+    artifact_location: str | None = None
+    tags: dict[str, Any] | None = None
+
+
+class ExperimentOptions(_Options):
+    """``tracking.experiment``: the experiment runs go into (``None``: the package name)."""
+
+    name: str | None = None
+    create_experiment_kwargs: CreateExperimentOptions = Field(
+        default_factory=CreateExperimentOptions
+    )
+    restore_if_deleted: StrictBool = True
+
+
+class RunOptions(_Options):
+    """``tracking.run``: the run to resume (``id``), its ``name``; ``nested`` is accepted."""
+
+    id: str | None = None
+    name: str | None = None
+    nested: StrictBool = True
+
+
+class DictParamsOptions(_Options):
+    """``tracking.params.dict_params``: how dict parameters become MLflow params."""
+
+    flatten: StrictBool = False
+    recursive: StrictBool = True
+    sep: str = "."
+
+
+class ParamsOptions(_Options):
+    """``tracking.params``: node parameters logged as MLflow params."""
+
+    dict_params: DictParamsOptions = Field(default_factory=DictParamsOptions)
+    long_params_strategy: Literal["fail", "truncate", "tag"] = "fail"
+
+
+class TrackingOptions(_Options):
+    """``tracking``: what a ``kedro run`` records."""
+
+    disable_tracking: DisableTrackingOptions = Field(default_factory=DisableTrackingOptions)
+    experiment: ExperimentOptions = Field(default_factory=ExperimentOptions)
+    run: RunOptions = Field(default_factory=RunOptions)
+    params: ParamsOptions = Field(default_factory=ParamsOptions)
+    background_uploads: StrictBool = True
+
+
+class UiOptions(_Options):
+    """``ui``: defaults of ``kedro mlflow ui``."""
+
+    port: str = "5000"
+    host: str = "127.0.0.1"
+
+    @field_validator("port")
+    @classmethod
+    def _port_is_a_port(cls, value: str) -> str:
+        if not value.isdigit() or not 0 < int(value) < 65536:
+            raise ValueError(f"must be a TCP port number between 1 and 65535, got '{value}'")
+        return value
+
+
+class KedroMlflowConfig(_Options):
+    """The whole of ``mlflow.yml``.
+
+    Examples:
+        In ``conf/base/mlflow.yml`` (every key is optional):
+
+        .. code-block:: yaml
+
+            server:
+              mlflow_tracking_uri: sqlite:///mlflow.db  # relative to the project root
+            tracking:
+              experiment:
+                name: my_project
+              disable_tracking:
+                pipelines: [inference]
+
+        In Python:
+
+        >>> from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
+        >>> config = KedroMlflowConfig.model_validate({"tracking": {"run": {"name": "nightly"}}})
+        >>> config.tracking.run.name, config.tracking.background_uploads
+        ('nightly', True)
+    """
+
+    server: ServerOptions = Field(default_factory=ServerOptions)
+    tracking: TrackingOptions = Field(default_factory=TrackingOptions)
+    ui: UiOptions = Field(default_factory=UiOptions)

@@ -1,0 +1,250 @@
+"""The run's life: open (or resume, or join) the run of a ``kedro run``, and end it.
+
+The run is found by the datasets of every runner's threads and processes through the
+environment: MLflow's active run is thread-local, so ``KEDRO_MLFLOW_RUN_ID`` and
+``MLFLOW_TRACKING_URI`` are exported for the duration of the run (a ``ThreadRunner``
+worker, an ``--async`` save thread, a ``ParallelRunner`` process, forked or spawned, all
+read them) and restored afterwards. ``MLFLOW_RUN_ID`` is unset meanwhile: MLflow resumes
+that run for any ``mlflow.start_run(nested=True)`` a node makes (``node_runs`` makes the
+kedro run the parent of such runs instead).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kedro_mlflow._lazy import mlflow
+from kedro_mlflow._tracking import get_run, require_reachable
+from kedro_mlflow.exceptions import MlflowConfigError
+from kedro_mlflow.framework.configure import configure_autologging, ensure_experiment
+from kedro_mlflow.framework.node_runs import leave_node
+from kedro_mlflow.framework.params import log_parameters
+from kedro_mlflow.framework.tags import as_run_tags, run_tags
+from kedro_mlflow.io import artifacts
+from kedro_mlflow.io.artifacts import DISABLE_TRACKING_ENV, RUN_ID_ENV, tracking_disabled_by_env
+
+if TYPE_CHECKING:
+    from kedro.io import CatalogProtocol
+    from kedro.pipeline import Pipeline
+
+    from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
+    from kedro_mlflow.config.settings import MlflowSettings
+
+logger = logging.getLogger(__name__)
+
+#: The name of the run of ``kedro run`` without ``--pipelines``.
+DEFAULT_PIPELINE = "__default__"
+
+
+@dataclass
+class TrackedRun:
+    """What ``start_tracking`` opened, for ``end_tracking`` to close.
+
+    Attributes:
+        run_id: The MLflow run of this ``kedro run``; ``None`` when tracking is disabled.
+        owned: Whether this hook started or resumed the run, and so ends it. A run that
+            was already active is joined and left open.
+        saved_env: Environment variables changed for the run, with their previous value
+            (``None``: unset).
+    """
+
+    run_id: str | None
+    owned: bool = False
+    saved_env: dict[str, str | None] = field(default_factory=dict)
+
+
+def start_tracking(
+    settings: MlflowSettings,
+    run_params: Mapping[str, Any],
+    pipeline: Pipeline,
+    catalog: CatalogProtocol[Any, Any],
+) -> TrackedRun:
+    """Open the run of a ``kedro run`` and make it the run of every thread and process.
+
+    Args:
+        settings: The context's resolved settings.
+        run_params: Kedro's ``run_params`` (session id, pipeline names, env, runner...).
+        pipeline: The pipeline about to run, whose parameters are logged.
+        catalog: The run's catalog, from which the parameters are read.
+
+    Returns:
+        What to close at the end of the run.
+    """
+    config = settings.config
+    names = pipeline_names(run_params)
+    tracked = TrackedRun(run_id=None)
+    configure_autologging(settings)
+    if tracking_disabled(config, names):
+        logger.info(
+            "MLflow tracking is disabled for pipeline(s) %s ('tracking.disable_tracking."
+            "pipelines' in %s): datasets write their local files only.",
+            ", ".join(names),
+            settings.where,
+        )
+        _set_env(tracked.saved_env, DISABLE_TRACKING_ENV, "1")
+        return tracked
+    if tracking_disabled_by_env():
+        logger.info("%s is set: no MLflow run is opened.", DISABLE_TRACKING_ENV)
+        return tracked
+
+    tracked.run_id, tracked.owned = open_run(settings, run_name=",".join(names))
+    try:
+        _set_env(tracked.saved_env, RUN_ID_ENV, tracked.run_id)
+        _set_env(tracked.saved_env, "MLFLOW_RUN_ID", None)
+        _set_env(tracked.saved_env, "MLFLOW_TRACKING_URI", mlflow.get_tracking_uri())
+        client = mlflow.MlflowClient()
+        client.log_batch(
+            tracked.run_id,
+            tags=as_run_tags(run_tags(settings, run_params, names)),
+        )
+        log_parameters(
+            client, tracked.run_id, config, pipeline=pipeline, catalog=catalog, where=settings.where
+        )
+        if config.tracking.background_uploads:
+            artifacts.start_background_uploads()
+    except BaseException:
+        end_tracking(tracked, "FAILED", raise_upload_errors=False)
+        raise
+    logger.info(
+        "MLflow run '%s' on '%s' records this kedro run%s.",
+        tracked.run_id,
+        mlflow.get_tracking_uri(),
+        "" if tracked.owned else " (it was already active: joined, left open)",
+    )
+    return tracked
+
+
+def pipeline_names(run_params: Mapping[str, Any]) -> list[str]:
+    """The pipelines of a ``kedro run``: ``--pipelines`` or ``__default__``."""
+    names = run_params.get("pipeline_names") or (
+        [run_params["pipeline_name"]] if run_params.get("pipeline_name") else None
+    )
+    return [str(name) for name in names] if names else [DEFAULT_PIPELINE]
+
+
+def tracking_disabled(config: KedroMlflowConfig, names: list[str]) -> bool:
+    """Whether every pipeline run is listed in ``tracking.disable_tracking.pipelines``."""
+    disabled = set(config.tracking.disable_tracking.pipelines)
+    return all(name in disabled for name in names)
+
+
+def open_run(settings: MlflowSettings, run_name: str) -> tuple[str, bool]:
+    """Join the active run, resume the configured one, or start a new one.
+
+    The run resumed is ``tracking.run.id``, else ``MLFLOW_RUN_ID``: an orchestrator that
+    runs ``kedro run --nodes a`` then ``kedro run --nodes b`` with the same id gets one run.
+
+    Args:
+        settings: The context's resolved settings.
+        run_name: The name of a new run unless ``tracking.run.name`` is set.
+
+    Returns:
+        The run id, and whether this hook owns (ends) the run.
+
+    Raises:
+        MlflowConfigError: The run to resume is unknown or deleted, the experiment is
+            deleted and may not be restored, or the tracking store is unusable.
+    """
+    run_options = settings.config.tracking.run
+    requested = run_options.id or os.environ.get("MLFLOW_RUN_ID") or None
+    active = mlflow.active_run()
+    if active is not None:
+        if requested and requested != active.info.run_id:
+            logger.warning(
+                "MLflow run '%s' is active: kedro run joins it and ignores the run '%s' "
+                "requested by %s.",
+                active.info.run_id,
+                requested,
+                "'tracking.run.id'" if run_options.id else "MLFLOW_RUN_ID",
+            )
+        return active.info.run_id, False
+    require_reachable(
+        settings.tracking_uri,
+        f"Opening the MLflow run of kedro run (tracking URI from {settings.tracking_uri_origin})",
+        "Start it, or change 'server.mlflow_tracking_uri' in mlflow.yml or MLFLOW_TRACKING_URI.",
+        error=MlflowConfigError,
+    )
+    client = mlflow.MlflowClient()
+    if requested:
+        origin = (
+            f"'tracking.run.id' in {settings.where}"
+            if run_options.id
+            else "the MLFLOW_RUN_ID environment variable"
+        )
+        experiment_id = get_run(
+            requested,
+            f"Resuming MLflow run '{requested}' (from {origin})",
+            "Give the id of an existing run, or unset it to start a new run.",
+            error=MlflowConfigError,
+            allow_deleted=False,
+        ).info.experiment_id
+        mlflow.set_experiment(experiment_id=experiment_id)
+        run = mlflow.start_run(run_id=requested, run_name=run_options.name)
+    else:
+        experiment_id = ensure_experiment(client, settings)
+        mlflow.set_experiment(experiment_id=experiment_id)
+        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_options.name or run_name)
+    return run.info.run_id, True
+
+
+def end_tracking(tracked: TrackedRun, status: str, *, raise_upload_errors: bool) -> None:
+    """Wait for the uploads, end the run (if owned) with ``status``, restore the environment.
+
+    Args:
+        tracked: What ``start_tracking`` opened.
+        status: ``FINISHED`` or ``FAILED``; ``FAILED`` when an upload failed.
+        raise_upload_errors: Raise the error of failed uploads (after ending the run)
+            rather than log it.
+    """
+    if tracked.run_id is None:
+        _restore_env(tracked.saved_env)
+        return
+    upload_error: Exception | None = None
+    try:
+        try:
+            artifacts.wait_for_uploads()
+        except Exception as exc:
+            upload_error = exc
+            status = "FAILED"
+        # Runs that nodes of this thread left open, above the kedro run, end with it.
+        leave_node(failed=status == "FAILED")
+        if tracked.owned:
+            active = mlflow.active_run()
+            if active is not None and active.info.run_id == tracked.run_id:
+                mlflow.end_run(status)
+            else:
+                mlflow.MlflowClient().set_terminated(tracked.run_id, status)
+        else:
+            logger.info(
+                "MLflow run '%s' was active before kedro run: left open (its owner ends it).",
+                tracked.run_id,
+            )
+    finally:
+        # After end_run, which unsets MLFLOW_RUN_ID.
+        _restore_env(tracked.saved_env)
+    if upload_error is not None:
+        if raise_upload_errors:
+            raise upload_error
+        logger.error("Uploads into MLflow run '%s' failed: %s", tracked.run_id, upload_error)
+
+
+def _set_env(saved: dict[str, str | None], name: str, value: str | None) -> None:
+    """Set (or with ``None`` unset) ``name``, keeping its previous value in ``saved``."""
+    saved.setdefault(name, os.environ.get(name))
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def _restore_env(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    saved.clear()

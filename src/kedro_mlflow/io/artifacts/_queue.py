@@ -1,0 +1,154 @@
+"""The one owner of logging a save's files and recording their digests.
+
+Every save hands one ``Upload`` to ``log``. While background uploads are on in this
+process (the Kedro hook turns them on at the start of a run and waits at its end), the
+upload runs on a thread pool and ``log`` returns at once; the digests of a run's files are
+recorded in one batch when the queue is waited for, and a failure fails the run with the
+list of what was not uploaded. Otherwise (a notebook, a script, a ``ParallelRunner``
+worker process) the upload runs before ``log`` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kedro.io import DatasetError
+
+from kedro_mlflow.io.artifacts import _mlflow_store as store
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """The files one save wrote, to be logged into one run.
+
+    Attributes:
+        run: The run to log into.
+        files: ``(local file, artifact name)`` pairs; names are final (``reporting/a.csv``).
+        context: What the dataset was doing, the start of an error message.
+        local_path: Where the dataset keeps the data locally, named in errors.
+    """
+
+    run: Run
+    files: list[tuple[Path, str]]
+    context: str
+    local_path: Path
+
+    @property
+    def run_id(self) -> str:
+        return str(self.run.info.run_id)
+
+    def describe(self) -> str:
+        names = ", ".join(f"'{artifact}'" for _, artifact in self.files) or "nothing"
+        return f"{names} into run '{self.run_id}'"
+
+    def run_upload(self) -> list[store.LoggedFile]:
+        """Copy or upload the files; raise a ``DatasetError`` naming the run and the data."""
+        try:
+            logged = store.log_files(store.artifact_repository(self.run), self.files)
+        except Exception as exc:
+            raise DatasetError(
+                f"{self.context}: logging {self.describe()} (tracking URI "
+                f"'{store.tracking_uri()}') failed: {exc}. The data was saved locally at "
+                f"'{self.local_path}'."
+            ) from exc
+        logger.debug("Logged %s", self.describe())
+        return logged
+
+
+@dataclass
+class _Queue:
+    pid: int
+    executor: ThreadPoolExecutor
+    jobs: list[tuple[Upload, Future[list[store.LoggedFile]]]] = field(default_factory=list)
+
+
+_queue: _Queue | None = None
+_lock = threading.Lock()
+
+
+def start_background_uploads(max_workers: int = 4) -> None:
+    """From now on, in this process, saves queue their upload instead of waiting for it.
+
+    Args:
+        max_workers: How many uploads run at once.
+    """
+    global _queue  # noqa: PLW0603 - one upload queue per process, by design
+    with _lock:
+        if _queue is None or _queue.pid != os.getpid():
+            executor = ThreadPoolExecutor(max_workers, thread_name_prefix="kedro-mlflow-upload")
+            _queue = _Queue(os.getpid(), executor)
+
+
+def log(upload: Upload) -> None:
+    """Log the files of one save: queued when background uploads are on, else now.
+
+    Raises:
+        DatasetError: (not queued) The upload or the digest record failed.
+    """
+    with _lock:
+        if _queue is not None and _queue.pid == os.getpid():
+            _queue.jobs.append((upload, _queue.executor.submit(upload.run_upload)))
+            return
+    problem = _record(upload.run_id, upload.run_upload())
+    if problem is not None:
+        raise DatasetError(
+            f"{upload.context}: recording {problem}. The data was logged, and saved locally "
+            f"at '{upload.local_path}'; save again to record it."
+        )
+
+
+def wait_for_uploads() -> None:
+    """Block until every queued upload finished, record their digests; stop queueing.
+
+    Raises:
+        DatasetError: Listing every artifact that could not be uploaded, with why.
+    """
+    global _queue
+    with _lock:
+        queue, _queue = _queue, None
+    if queue is None or queue.pid != os.getpid():
+        return
+    futures = [future for _, future in queue.jobs]
+    pending = sum(not future.done() for future in futures)
+    if pending:
+        logger.info("Waiting for %d MLflow artifact upload(s) to finish", pending)
+    wait(futures)
+    queue.executor.shutdown()
+    failures = [
+        f"- {upload.describe()}: {future.exception()}"
+        for upload, future in queue.jobs
+        if future.exception() is not None
+    ]
+    by_run: dict[str, list[store.LoggedFile]] = {}
+    for upload, future in queue.jobs:
+        if future.exception() is None:
+            by_run.setdefault(upload.run_id, []).extend(future.result())
+    for run_id, logged in by_run.items():
+        problem = _record(run_id, logged)
+        if problem is not None:
+            failures.append(f"- {problem}")
+    if failures:
+        raise DatasetError(
+            f"{len(failures)} of {len(queue.jobs)} MLflow artifact upload(s) failed; their "
+            f"local files are kept:\n" + "\n".join(failures)
+        )
+
+
+def _record(run_id: str, logged: list[store.LoggedFile]) -> str | None:
+    """Record the digests of ``logged`` on ``run_id``; what went wrong, or None."""
+    try:
+        store.record_digests(run_id, logged)
+    except Exception as exc:
+        return f"the sha256 digests of {len(logged)} file(s) of run '{run_id}' failed: {exc}"
+    return None

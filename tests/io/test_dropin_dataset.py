@@ -1,0 +1,172 @@
+"""MlflowArtifactDataset as kedro-mlflow 2.0.3's users and tools reach it.
+
+Its public attributes (``run_id``, ``artifact_path``), what kedro-viz reads from a dataset,
+and the datasets of kedro-mlflow 2.x that this package does not provide.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+import pytest
+from kedro.io import AbstractDataset, DataCatalog, DatasetError
+from kedro_datasets.pandas import CSVDataset
+
+from kedro_mlflow.io.artifacts import MlflowArtifactDataset
+from tests.helpers import csv
+
+# -- run_id and artifact_path -----------------------------------------------------------
+
+
+def test_run_id_and_artifact_path_are_public(tmp_path):
+    """Upstream users read `dataset.run_id` / `dataset.artifact_path`; ours were private."""
+    dataset = csv(tmp_path / "f.csv", run_id="0123abcd", artifact_path="reporting")
+    assert dataset.run_id == "0123abcd"
+    assert dataset.artifact_path == "reporting"
+
+    plain = csv(tmp_path / "f.csv")
+    assert plain.run_id is None
+    assert plain.artifact_path is None
+
+
+def test_setting_run_id_after_construction_changes_where_load_reads(sqlite_store, tmp_path):
+    """Notebooks set `catalog["model"].run_id = "..."` then load: ours read the local file."""
+    first, second = pd.DataFrame({"a": [1]}), pd.DataFrame({"a": [2]})
+    with mlflow.start_run() as run_1:
+        csv(tmp_path / "f.csv").save(first)
+    with mlflow.start_run() as run_2:
+        csv(tmp_path / "f.csv").save(second)
+    (tmp_path / "f.csv").write_text("a\n3\n")
+
+    dataset = csv(tmp_path / "f.csv")
+    dataset.run_id = run_1.info.run_id
+    assert dataset.run_id == run_1.info.run_id
+    pd.testing.assert_frame_equal(dataset.load(), first)
+
+    dataset.run_id = run_2.info.run_id
+    pd.testing.assert_frame_equal(dataset.load(), second)
+
+    dataset.run_id = None
+    assert dataset.load()["a"].tolist() == [3]
+    assert (tmp_path / "f.csv").read_text() == "a\n3\n"
+
+
+# -- what kedro-viz reads ---------------------------------------------------------------
+
+
+def kedro_viz_view(dataset: AbstractDataset[Any, Any]) -> dict[str, Any]:
+    """What kedro-viz shows of a catalog dataset, read the way kedro-viz reads it.
+
+    kedro_viz.models.utils.get_dataset_type (the type), model_utils._parse_filepath (a
+    top-level "filepath" or "path" of ``_describe()``), node_metadata.DataNodeMetadata
+    (``preview(**metadata["kedro-viz"]["preview_args"])`` if the dataset has ``preview``,
+    and the name of its return annotation as the preview type).
+    """
+    cls = type(dataset)
+    description = dataset._describe()
+    view: dict[str, Any] = {
+        "type": ".".join(cls.__module__.split(".")[-2:]) + f".{cls.__qualname__}",
+        "filepath": description.get("filepath") or description.get("path"),
+        "preview": None,
+        "preview_type": None,
+    }
+    if hasattr(dataset, "preview"):
+        viz = (dataset.metadata or {}).get("kedro-viz") or {}
+        view["preview"] = dataset.preview(**viz.get("preview_args", {}))
+        annotation = inspect.signature(dataset.preview).return_annotation
+        view["preview_type"] = getattr(annotation, "__name__", str(annotation))
+    return view
+
+
+def test_kedro_viz_shows_the_type_filepath_and_table_preview(tmp_path):
+    """Upstream's dynamic subclass inherited the inner dataset's preview and description;
+    ours had no preview() (kedro-viz showed no table) and no top-level filepath."""
+    path = tmp_path / "companies.csv"
+    pd.DataFrame({"id": [1, 2, 3], "name": ["a", "b", "c"]}).to_csv(path, index=False)
+    dataset = MlflowArtifactDataset(
+        dataset={"type": "pandas.CSVDataset", "filepath": str(path)},
+        metadata={"kedro-viz": {"layer": "raw", "preview_args": {"nrows": 2}}},
+    )
+
+    view = kedro_viz_view(dataset)
+
+    assert view["type"].endswith(".MlflowArtifactDataset")
+    assert str(view["filepath"]) == str(path)
+    assert view["preview"] == CSVDataset(filepath=str(path)).preview(nrows=2)
+    assert view["preview"]["data"] == [[1, "a"], [2, "b"]]
+    assert view["preview_type"] == "TablePreview"
+
+
+def test_kedro_viz_previews_nothing_when_the_wrapped_dataset_has_no_preview(tmp_path):
+    """kedro-viz calls preview() whenever the attribute exists, and warns when it fails."""
+    dataset = MlflowArtifactDataset(
+        dataset={"type": "pickle.PickleDataset", "filepath": str(tmp_path / "m.pkl")}
+    )
+    assert not hasattr(dataset, "preview")
+    assert kedro_viz_view(dataset)["preview"] is None
+
+
+# -- kedro-mlflow 2.x datasets this package does not provide ------------------------------
+
+NOT_PROVIDED = [
+    ("metrics", "MlflowMetricDataset"),
+    ("metrics", "MlflowMetricHistoryDataset"),
+    ("metrics", "MlflowMetricsHistoryDataset"),
+    ("models", "MlflowModelTrackingDataset"),
+    ("models", "MlflowModelLocalFileSystemDataset"),
+    ("models", "MlflowModelRegistryDataset"),
+]
+
+
+@pytest.mark.parametrize(("module", "name"), NOT_PROVIDED, ids=[n for _, n in NOT_PROVIDED])
+def test_a_catalog_entry_of_an_upstream_dataset_not_provided_says_so(module, name):
+    """Kedro said "No module named 'kedro_mlflow.io.metrics' ... install the missing
+    dependencies": users looked for a package to install."""
+    catalog = DataCatalog.from_config(
+        {"scores": {"type": f"kedro_mlflow.io.{module}.{name}", "key": "accuracy"}}
+    )
+    with pytest.raises(DatasetError) as info:
+        catalog["scores"]
+    message = str(info.value)
+    assert f"kedro_mlflow.io.{module}.{name}" in message
+    assert "not provide" in message
+    assert "kedro-mlflow<3" in message
+    assert "mlflow." in message  # the MLflow API to call from a node instead
+    assert "No module named" not in message
+    assert "install" not in message.replace("pip install", "")
+
+
+@pytest.mark.parametrize(("module", "name"), NOT_PROVIDED, ids=[n for _, n in NOT_PROVIDED])
+def test_importing_an_upstream_dataset_not_provided_fails_naming_it(module, name):
+    with pytest.raises(ImportError, match=rf"kedro_mlflow\.io\.{module}\.{name}.*not provide"):
+        exec(f"from kedro_mlflow.io.{module} import {name}", {})  # noqa: S102
+
+
+@pytest.mark.parametrize("module", ["metrics", "models"])
+def test_the_placeholder_modules_answer_other_lookups_normally(module):
+    """Tools probe modules with hasattr (doctest, inspect, pickle): only the dataset names fail."""
+    placeholder = importlib.import_module(f"kedro_mlflow.io.{module}")
+    assert not hasattr(placeholder, "__path__")
+    assert not hasattr(placeholder, "__wrapped__")
+    assert not hasattr(placeholder, "SomethingElse")
+    assert placeholder.__all__ == []
+
+
+def test_upstream_module_path_of_the_artifact_dataset():
+    """Catalogs and imports may name the class by upstream's full module path."""
+    module = importlib.import_module("kedro_mlflow.io.artifacts.mlflow_artifact_dataset")
+    assert module.MlflowArtifactDataset is MlflowArtifactDataset
+    catalog = DataCatalog.from_config(
+        {
+            "raw": {
+                "type": "kedro_mlflow.io.artifacts.mlflow_artifact_dataset.MlflowArtifactDataset",
+                "dataset": {"type": "pandas.CSVDataset", "filepath": str(Path("raw.csv"))},
+            }
+        }
+    )
+    assert isinstance(catalog["raw"], MlflowArtifactDataset)
