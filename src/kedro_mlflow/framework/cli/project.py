@@ -26,6 +26,14 @@ if TYPE_CHECKING:
     from kedro_mlflow.io.artifacts import MlflowArtifactDataset
 
 
+class DescribedArgument(click.Argument):
+    """A positional argument with a ``help`` text, as options have (for the docs' reference)."""
+
+    def __init__(self, *args: Any, help: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = help
+
+
 def project_path(metadata: ProjectMetadata | None) -> Path:
     """The project root, or a ``ClickException`` outside a project."""
     if metadata is None:

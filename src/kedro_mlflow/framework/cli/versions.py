@@ -12,7 +12,12 @@ from kedro.io import DatasetError
 from kedro_mlflow._lazy import mlflow
 from kedro_mlflow._sizes import format_size
 from kedro_mlflow.framework.catalog import artifact_dataset_names
-from kedro_mlflow.framework.cli.project import Project, load_project, logs_to_stderr
+from kedro_mlflow.framework.cli.project import (
+    DescribedArgument,
+    Project,
+    load_project,
+    logs_to_stderr,
+)
 from kedro_mlflow.io import artifacts
 
 if TYPE_CHECKING:
@@ -48,7 +53,11 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 @click.command()
-@click.argument("dataset")
+@click.argument(
+    "dataset",
+    cls=DescribedArgument,
+    help="A catalog entry (an MlflowArtifactDataset; factory patterns resolved).",
+)
 @_ENV
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object a version.")
 @click.option(
@@ -162,7 +171,12 @@ def _print_table(
 
 
 @click.command()
-@click.argument("dataset", required=False)
+@click.argument(
+    "dataset",
+    required=False,
+    cls=DescribedArgument,
+    help="A catalog entry (an MlflowArtifactDataset); omitted with --all.",
+)
 @click.option("--run-id", "-r", required=True, help="The MLflow run holding the version.")
 @click.option("--all", "all_datasets", is_flag=True, help="Every dataset the run logged, not one.")
 @click.option(
