@@ -76,9 +76,7 @@ def test_every_command_and_option_is_in_the_cli_reference(site: Path) -> None:
         assert f"kedro mlflow {name}" in page
         for param in command.params:
             # An argument is shown by its name as usage prints it (DATASET), not its opts.
-            shown = (
-                [param.human_readable_name] if isinstance(param, click.Argument) else param.opts
-            )
+            shown = [param.human_readable_name] if isinstance(param, click.Argument) else param.opts
             for option in shown:
                 assert f"<code>{option}</code>" in page, (name, option)
 
