@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,9 +14,20 @@ import pytest
 from tests.helpers import Store, free_port, make_store, wait_for_http
 
 
+@pytest.fixture(scope="session")
+def empty_sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty MLflow sqlite database, created once: MLflow's schema migrations take seconds."""
+    import mlflow
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "mlflow.db"
+    mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
 @pytest.fixture
-def sqlite_store(tmp_path: Path) -> Store:
-    """A local sqlite tracking store with artifacts in tmp_path/mlruns."""
+def sqlite_store(tmp_path: Path, empty_sqlite_database: Path) -> Store:
+    """A local sqlite tracking store with artifacts in tmp_path/mlruns (a copy of the empty one)."""
+    shutil.copyfile(empty_sqlite_database, tmp_path / "mlflow.db")
     return make_store(f"sqlite:///{tmp_path}/mlflow.db", (tmp_path / "mlruns").as_uri())
 
 

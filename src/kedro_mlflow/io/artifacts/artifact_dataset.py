@@ -384,7 +384,9 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         if source is None:
             source = self._logged_in_current_run(context)
         run = store.get_run(source, context, remember="ended")
-        logger.info(
+        # Said at INFO when `kedro run --load-versions` departs from the catalog for this run.
+        logger.log(
+            logging.INFO if source == self._version_run_id else logging.DEBUG,
             "Loading '%s' from artifact '%s' of MLflow run %s",
             self._catalog_name or self._target.path,
             self.artifact,
