@@ -164,6 +164,7 @@ def test_versions_json_prints_a_json_list_and_nothing_else(history, tmp_path):
 
 
 def test_versions_verify_says_which_stored_versions_were_modified(history, cli):
+    """`--verify` marks each version ok or modified and fails naming the run and the file."""
     stored = _artifact_file(history.project, history.old, "raw.csv")
     original = stored.read_bytes()
     stored.write_text("x\n42\n")
@@ -179,6 +180,7 @@ def test_versions_verify_says_which_stored_versions_were_modified(history, cli):
 
 
 def test_versions_of_a_name_not_in_the_catalog_lists_what_is(history, cli):
+    """An unknown name lists the MlflowArtifactDatasets and patterns; another type is named."""
     code, output = invoke(cli, history.project, "versions", "nope")
     assert code != 0
     assert "'nope' is not in the catalog" in output
@@ -194,6 +196,7 @@ def test_versions_of_a_name_not_in_the_catalog_lists_what_is(history, cli):
 
 
 def test_pull_restores_a_version_and_keeps_a_hand_edited_file(history, cli):
+    """A logged local version is replaced, verified; a hand edit is kept, unless --force."""
     raw = history.project / "data" / "01_raw" / "raw.csv"
     code, output = invoke(cli, history.project, "pull", "raw", "--run-id", history.old)
     assert code == 0, output

@@ -66,6 +66,7 @@ def _cached_runs() -> set[str]:
 
 
 def test_the_cap_evicts_the_least_recently_used_entries(server_store, tmp_path, monkeypatch):
+    """Beyond the cap, the entries read longest ago go first; reading an entry makes it recent."""
     first, second, third = _runs(tmp_path, 3)
     monkeypatch.setenv("KEDRO_MLFLOW_CACHE_MAX_BYTES", str(int(2.5 * SIZE)))
     _load(tmp_path, first)
@@ -80,6 +81,7 @@ def test_the_cap_evicts_the_least_recently_used_entries(server_store, tmp_path, 
 
 
 def test_an_entry_being_read_is_never_evicted(server_store, tmp_path, monkeypatch, caplog):
+    """A read under way in another thread keeps its entry through eviction and `clear`."""
     first, second, third = _runs(tmp_path, 3)
     monkeypatch.setenv("KEDRO_MLFLOW_CACHE_MAX_BYTES", "150kB")
     GatedPickle.entered.clear()
@@ -107,6 +109,7 @@ def test_an_entry_being_read_is_never_evicted(server_store, tmp_path, monkeypatc
 
 
 def test_an_invalid_cap_names_the_variable(server_store, tmp_path, monkeypatch):
+    """A cap that is not a size fails the load naming the variable and the accepted forms."""
     (run_id,) = _runs(tmp_path, 1)
     monkeypatch.setenv("KEDRO_MLFLOW_CACHE_MAX_BYTES", "lots")
     with pytest.raises(DatasetError, match=r"KEDRO_MLFLOW_CACHE_MAX_BYTES=lots: 'lots' is not a"):

@@ -52,6 +52,7 @@ def test_load_run_id_and_run_id_together_read_one_and_write_the_other(sqlite_sto
 
 
 def test_load_run_id_from_yaml_as_a_number_is_a_string(sqlite_store, tmp_path):
+    """YAML reads an all-digit run id as an int: it is the string it means, as for `run_id`."""
     dataset = DataCatalog.from_config(
         {
             "ds": {
@@ -149,6 +150,7 @@ def test_keep_local_false_logs_and_leaves_nothing_locally(
 
 
 def test_keep_local_false_without_a_run_says_where_the_latest_version_is(sqlite_store, tmp_path):
+    """The error names the run holding the newest version (found by search) and how to load it."""
     older = _saved_in_a_run(tmp_path, keep_local=False)
     newer = _saved_in_a_run(tmp_path, frame=DF, keep_local=False)
     dataset = csv(tmp_path / "f.csv", keep_local=False)
@@ -165,6 +167,7 @@ def test_keep_local_false_without_a_run_says_where_the_latest_version_is(sqlite_
 
 
 def test_keep_local_false_before_any_run_logged_it(sqlite_store, tmp_path):
+    """Before any run logged it, the error says so and names the tracking URI."""
     with pytest.raises(DatasetError, match=r"No run on tracking URI .* has logged artifact"):
         csv(tmp_path / "f.csv", keep_local=False).load()
 
@@ -195,6 +198,7 @@ def test_keep_local_false_keeps_the_private_copy_when_the_upload_fails(tmp_path,
 
 
 def test_keep_local_false_partitioned_dataset(sqlite_store, tmp_path):
+    """A folder dataset with `keep_local: false` logs its partitions and leaves no folder behind."""
     dataset = MlflowArtifactDataset(
         dataset={
             "type": "partitions.PartitionedDataset",

@@ -45,6 +45,7 @@ def _runs_saving(dataset: MlflowArtifactDataset, *frames: object) -> list[str]:
 
 
 def test_versions_are_the_runs_holding_the_digest_tag_newest_first(sqlite_store, tmp_path):
+    """One search on the digest tag: the runs that logged it, newest first, sha256 and size."""
     dataset = csv(tmp_path / "f.csv", artifact_path="rep")
     dataset.catalog_name = "metrics"
     old, new = _runs_saving(dataset, OLD, DF)
@@ -75,6 +76,7 @@ def test_artifact_names_that_are_not_tag_keys_are_found_too(sqlite_store, tmp_pa
 
 
 def test_a_folder_version_has_the_digest_of_its_manifest(sqlite_store, tmp_path):
+    """A folder's version is the sha256 of its `sha256sum`-style manifest and its total size."""
     dataset = partitioned(tmp_path / "parts")
     (run_id,) = _runs_saving(dataset, {"p1": DF, "sub/p2": OLD})
     (version,) = find_versions("parts")
@@ -93,6 +95,7 @@ def test_a_folder_version_has_the_digest_of_its_manifest(sqlite_store, tmp_path)
 
 
 def test_verify_says_whether_each_stored_file_still_matches(sqlite_store, tmp_path):
+    """`ok`; `modified`: a stored file changed; `missing`: a folder's file or the artifact gone."""
     good, tampered = _runs_saving(csv(tmp_path / "f.csv"), OLD, DF)
     (folder_run,) = _runs_saving(partitioned(tmp_path / "parts"), {"p1": DF, "p2": OLD})
     store = Path(mlflow.get_run(tampered).info.artifact_uri.removeprefix("file://"))
@@ -112,6 +115,7 @@ def test_verify_says_whether_each_stored_file_still_matches(sqlite_store, tmp_pa
 
 
 def test_restore_replaces_a_logged_version_and_refuses_a_hand_edit(sqlite_store, tmp_path):
+    """A logged local version is replaced; a hand edit is kept unless forced; no staging left."""
     dataset = csv(tmp_path / "f.csv")
     old, _ = _runs_saving(dataset, OLD, DF)
 
@@ -130,6 +134,7 @@ def test_restore_replaces_a_logged_version_and_refuses_a_hand_edit(sqlite_store,
 
 
 def test_restore_creates_missing_folders_and_a_versioned_datasets_version(sqlite_store, tmp_path):
+    """On a fresh machine the folders are created; a versioned dataset gets its version folder."""
     config = {"type": "pandas.CSVDataset", "filepath": str(tmp_path / "v.csv"), "versioned": True}
     (run_id,) = _runs_saving(MlflowArtifactDataset(dataset=config), OLD)
     fresh = {**config, "filepath": str(tmp_path / "fresh" / "v.csv")}
@@ -139,6 +144,7 @@ def test_restore_creates_missing_folders_and_a_versioned_datasets_version(sqlite
 
 
 def test_restore_a_folder_version_leaves_other_partitions_alone(sqlite_store, tmp_path):
+    """Only the version's files are written (or kept if already there); other files stay."""
     dataset = partitioned(tmp_path / "parts")
     (run_id,) = _runs_saving(dataset, {"p1": OLD, "sub/p2": OLD})
     (tmp_path / "parts" / "sub" / "p2.csv").unlink()
@@ -150,6 +156,7 @@ def test_restore_a_folder_version_leaves_other_partitions_alone(sqlite_store, tm
 
 
 def test_restore_refuses_a_stored_file_that_does_not_match_its_digest(sqlite_store, tmp_path):
+    """A tampered artifact store is caught before anything local is replaced."""
     dataset = csv(tmp_path / "f.csv")
     old, _ = _runs_saving(dataset, OLD, DF)
     store = Path(mlflow.get_run(old).info.artifact_uri.removeprefix("file://"))
@@ -160,6 +167,7 @@ def test_restore_refuses_a_stored_file_that_does_not_match_its_digest(sqlite_sto
 
 
 def test_restore_from_a_run_without_that_dataset_names_the_command(sqlite_store, tmp_path):
+    """A run that did not log the dataset: the error says which command lists the runs that did."""
     (run_id,) = _runs_saving(csv(tmp_path / "f.csv"), DF)
     other = csv(tmp_path / "g.csv")
     other.catalog_name = "g"
@@ -194,6 +202,7 @@ def test_a_load_from_another_run_is_an_mlflow_dataset_input_of_the_consumer(sqli
 
 
 def test_without_a_catalog_name_the_input_is_named_after_the_artifact(sqlite_store, tmp_path):
+    """A dataset built outside a catalog (no name known) names its input after its artifact path."""
     (source,) = _runs_saving(csv(tmp_path / "f.csv"), DF)
     with mlflow.start_run() as consumer:
         csv(tmp_path / "f.csv", run_id=source).load()
