@@ -724,3 +724,58 @@ def local_artifact_dir(run: mlflow.entities.Run) -> Path:
 
     uri = run.info.artifact_uri
     return Path(unquote(urlparse(uri).path)) if uri.startswith("file:") else Path(uri)
+
+
+def s3_client(endpoint: str) -> object:
+    """A boto3 S3 client of moto's server on loopback."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+
+
+def s3_location(artifact_uri: str) -> tuple[str, str]:
+    """``s3://bucket/a/b`` as ``(bucket, "a/b")``."""
+    bucket, _, key = artifact_uri.removeprefix("s3://").partition("/")
+    return bucket, key.rstrip("/")
+
+
+def tamper_bytes(data: bytes, how: str) -> bytes:
+    """``data`` changed in a way a digest must catch: same size, truncated or appended."""
+    if how == "same-size":
+        index = data.index(b"1")
+        return data[:index] + b"7" + data[index + 1 :]
+    if how == "truncated":
+        return data[:-3]
+    if how == "appended":
+        return data + b"5,6\n"
+    raise ValueError(how)
+
+
+def read_artifact(run: mlflow.entities.Run, artifact: str, s3_endpoint: str | None) -> bytes:
+    """The stored bytes of ``artifact`` of ``run``, read from the store itself."""
+    if run.info.artifact_uri.startswith("s3://"):
+        bucket, prefix = s3_location(run.info.artifact_uri)
+        body = s3_client(s3_endpoint or "").get_object(Bucket=bucket, Key=f"{prefix}/{artifact}")
+        return bytes(body["Body"].read())
+    return (local_artifact_dir(run) / artifact).read_bytes()
+
+
+def write_artifact(
+    run: mlflow.entities.Run, artifact: str, data: bytes, s3_endpoint: str | None
+) -> None:
+    """Overwrite ``artifact`` of ``run`` in the store behind MLflow's back."""
+    if run.info.artifact_uri.startswith("s3://"):
+        bucket, prefix = s3_location(run.info.artifact_uri)
+        s3_client(s3_endpoint or "").put_object(
+            Bucket=bucket, Key=f"{prefix}/{artifact}", Body=data
+        )
+        return
+    path = local_artifact_dir(run) / artifact
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
