@@ -624,14 +624,18 @@ def wait_for_release(raw, release_file: str) -> int:
     return len(raw)
 
 
-def clobber(big: bytes, target: str, label: str) -> int:
-    """Rewrite the file the previous node saved, as another run or a user would."""
+def make_big_and_signal(mib: int, label: str) -> tuple[bytes, int]:
+    return make_big(mib, label), mib
+
+
+def clobber(mib: int, target: str, label: str) -> int:
+    """Rewrite the file the previous node saved, as another run or a user would, at once."""
     payload = (label.encode() * 1024)[:1024] * 1024
     for _ in range(3):
         with open(target, "wb") as stream:
-            for _ in range(len(big) // len(payload)):
+            for _ in range(mib):
                 stream.write(payload)
-    return len(big)
+    return mib
 
 
 def idle(big: bytes, seconds: float) -> int:
@@ -645,7 +649,9 @@ RELIABILITY_PIPELINES = '''
 from kedro.pipeline import Pipeline, node
 
 from tracked_project.nodes import explode, make_raw, report, summarize
-from tracked_project.reliability_nodes import clobber, idle, make_big, wait_for_release
+from tracked_project.reliability_nodes import (
+    clobber, idle, make_big, make_big_and_signal, wait_for_release,
+)
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -662,10 +668,12 @@ def register_pipelines() -> dict[str, Pipeline]:
     big_then_idle = big + Pipeline(
         [node(idle, ["big", "params:idle_seconds"], "idled", name="idle")]
     )
-    big_then_clobber = big + Pipeline(
-        [node(clobber, ["big", "params:big_path", "params:clobber_label"], "clobbered",
-              name="clobber")]
-    )
+    big_then_clobber = Pipeline([
+        node(make_big_and_signal, ["params:mib", "params:label"], ["big", "big_saved"],
+             name="make_big"),
+        node(clobber, ["big_saved", "params:big_path", "params:clobber_label"], "clobbered",
+             name="clobber"),
+    ])
     blocking = Pipeline([
         node(make_raw, "params:n", "raw", name="make_raw"),
         node(wait_for_release, ["raw", "params:release_file"], "waited", name="wait"),

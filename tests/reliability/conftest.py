@@ -94,3 +94,16 @@ def no_leftover_threads() -> Iterator[None]:
             return
         time.sleep(0.1)
     pytest.fail(f"kedro-mlflow threads outlived the failure: {alive}")
+
+
+@pytest.fixture(autouse=True)
+def _quiet_moto_requests() -> Iterator[None]:
+    """moto's server logs every request at INFO: a listing that loops would fill the memory
+    of the log capture (and take minutes to report) instead of just timing out."""
+    import logging
+
+    werkzeug = logging.getLogger("werkzeug")
+    level = werkzeug.level
+    werkzeug.setLevel(logging.WARNING)
+    yield
+    werkzeug.setLevel(level)

@@ -250,7 +250,7 @@ def test_server_killed_during_kedro_run_uploads_fails_in_bound_and_the_run_is_cl
     ``kedro mlflow runs --stale`` lists that run and ``--close-stale`` ends it FAILED, and a
     new kedro run works.
     """
-    mlflow_yml(rproject, private_proxy.url, request_timeout=20)
+    mlflow_yml(rproject, private_proxy.url)  # the default bound
     killed_at: list[float] = []
 
     def kill() -> None:
