@@ -557,10 +557,12 @@ class KedroProcess:
             "w+b", prefix="kedro-", suffix=".log", delete=False
         )
         self.started = time.monotonic()
+        env = clean_environ(**extra_env)
+        env["COLUMNS"] = "1000"  # rich wraps at COLUMNS: keep paths and ids on one line
         self.process = subprocess.Popen(
             [sys.executable, "-m", "kedro", *args],
             cwd=cwd or project,
-            env=clean_environ(**extra_env),
+            env=env,
             stdout=self._out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -787,3 +789,40 @@ def write_artifact(
     path = local_artifact_dir(run) / artifact
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
+
+
+class ExampleTimeout(AssertionError):
+    """A call that had to end within a bound did not (see ``time_limit``)."""
+
+
+class time_limit:
+    """Interrupt the block after ``seconds`` with ``ExampleTimeout`` (main thread, SIGALRM).
+
+    For one example of a property-based test: pytest-timeout bounds the whole test once,
+    but Hypothesis would replay an example that hangs. pytest-timeout's own alarm is saved
+    and re-armed with what was left of it.
+    """
+
+    def __init__(self, seconds: float, what: str) -> None:
+        self.seconds = seconds
+        self.what = what
+
+    def __enter__(self) -> time_limit:
+        import signal
+
+        def expire(signum: int, frame: object) -> None:
+            raise ExampleTimeout(f"{self.what} did not end within {self.seconds} s")
+
+        self._started = time.monotonic()
+        self._previous = signal.signal(signal.SIGALRM, expire)
+        self._outer, _ = signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self._previous)
+        if self._outer:
+            left = self._outer - (time.monotonic() - self._started)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.01))

@@ -22,7 +22,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from kedro.io import DatasetError
 
@@ -37,6 +37,7 @@ from tests.helpers import (
     make_store,
     s3_client,
     s3_location,
+    time_limit,
 )
 
 #: What data planted outside a run holds; a load must never return it.
@@ -317,7 +318,8 @@ def test_hostile_partition_ids_never_make_a_save_write_outside_the_run(
         mlflow.get_experiment_by_name("hostile-ids").experiment_id
     )
     try:
-        partitioned(data, run_id=run.info.run_id).save({pid: DF for pid in ids})
+        with time_limit(20, f"a save of partitions {ids}"):
+            partitioned(data, run_id=run.info.run_id).save({pid: DF for pid in ids})
     except DatasetError:
         pass
     run_dir = local_artifact_dir(run)
@@ -381,7 +383,8 @@ def test_crafted_local_entries_never_make_a_load_read_outside_the_run(
     cache = Path(os.environ["KEDRO_MLFLOW_CACHE_DIR"])
     before = files_under(tmp_path / "store") | files_under(example)
     try:
-        loaded = load_all(partitioned(example / "back" / "parts", run_id=run.info.run_id))
+        with time_limit(20, f"a load of a folder holding {entries}"):
+            loaded = load_all(partitioned(example / "back" / "parts", run_id=run.info.run_id))
     except DatasetError as exc:
         assert run.info.run_id in str(exc)
     else:
@@ -401,7 +404,10 @@ HOSTILE_KEYS = st.lists(KEY_SEGMENTS, min_size=1, max_size=5).map(
 @pytest.mark.s3
 @pytest.mark.timeout(240, func_only=True)
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    phases=[Phase.explicit, Phase.generate],  # a hanging example is not shrunk, 20 s a try
 )
 @given(keys=st.lists(HOSTILE_KEYS, min_size=1, max_size=3, unique=True))
 def test_hostile_s3_keys_under_a_partition_folder_terminate_inside_the_cache(
@@ -416,7 +422,8 @@ def test_hostile_s3_keys_under_a_partition_folder_terminate_inside_the_cache(
     put_keys(run, s3_endpoint, keys, GOOD)
     before = files_under(tmp_path)
     try:
-        loaded = load_all(partitioned(example / "back" / "parts", run_id=run.info.run_id))
+        with time_limit(20, f"a load of a folder holding the keys {keys}"):
+            loaded = load_all(partitioned(example / "back" / "parts", run_id=run.info.run_id))
     except DatasetError as exc:
         assert run.info.run_id in str(exc)
     else:

@@ -288,3 +288,59 @@ def test_server_killed_during_kedro_run_uploads_fails_in_bound_and_the_run_is_cl
     finished = [r for r in all_runs(private_server.url) if r.info.status == "FINISHED"]
     assert len(finished) == 1
     assert artifacts(finished[0].info.run_id, tracking_uri=private_server.url) == ["models/big.pkl"]
+
+
+@pytest.mark.server
+@pytest.mark.timeout(DEFAULT_BOUND_S + MARGIN_S, func_only=True)
+def test_upload_that_stalls_mid_transfer_fails_within_a_minute(
+    proxy: TcpProxy, tmp_path: Path, request: pytest.FixtureRequest, no_leftover_threads: None
+) -> None:
+    """Row: server stalls during a save -- here mid-transfer: 10 MiB of a 100 MiB upload go
+    through, then the server stops answering (its connection stays open)."""
+    name = f"stall-mid-{request.node.name}"
+    make_store(proxy.url, None, name=name)
+    run_id = (
+        mlflow.MlflowClient()
+        .create_run(mlflow.get_experiment_by_name(name).experiment_id)
+        .info.run_id
+    )
+    proxy.stall_after_upload(10 * MIB)
+    payload = b"y" * (100 * MIB)
+    local = tmp_path / "big.pkl"
+    started = time.monotonic()
+    try:
+        with pytest.raises(DatasetError) as info:
+            pickled(local, run_id=run_id, artifact_path="models").save(payload)
+    finally:
+        elapsed = time.monotonic() - started
+        proxy.forward()
+    assert elapsed < DEFAULT_BOUND_S, f"the save took {elapsed:.0f}s"
+    assert_names_everything(str(info.value), proxy.url, run_id, "models/big.pkl", str(local))
+    assert pd.read_pickle(local) == payload
+
+
+@pytest.mark.server
+@pytest.mark.timeout(DEFAULT_BOUND_S + MARGIN_S, func_only=True)
+def test_load_whose_download_stalls_fails_within_a_minute(
+    proxy: TcpProxy, tmp_path: Path, request: pytest.FixtureRequest, no_leftover_threads: None
+) -> None:
+    """Row: server stalls during a load by run_id -- the run is fetched, then the artifact
+    download stalls. The load fails in bound and leaves nothing half-built in the cache."""
+    make_store(proxy.url, None, name=f"stall-download-{request.node.name}")
+    with mlflow.start_run() as run:
+        csv(tmp_path / "f.csv").save(DF)
+    proxy.stall_requests(r"mlflow-artifacts")
+    started = time.monotonic()
+    try:
+        with pytest.raises(DatasetError) as info:
+            csv(tmp_path / "other" / "f.csv", run_id=run.info.run_id).load()
+    finally:
+        elapsed = time.monotonic() - started
+        proxy.forward()
+    assert elapsed < DEFAULT_BOUND_S, f"the load took {elapsed:.0f}s"
+    assert_names_everything(str(info.value), proxy.url, run.info.run_id, "f.csv")
+    cache = tmp_path / "kedro-mlflow-cache"
+    assert [p for p in cache.rglob("*") if p.is_file()] == [], "a half-built cache entry"
+    pd.testing.assert_frame_equal(
+        csv(tmp_path / "again" / "f.csv", run_id=run.info.run_id).load(), DF
+    )
