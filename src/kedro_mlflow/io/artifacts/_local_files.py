@@ -108,7 +108,7 @@ def written_files(dataset: AbstractDataset[Any, Any], data: Any) -> list[tuple[P
         partitions in ``data``.
     """
     target = local_target(dataset)
-    name = target.path.name
+    name = os.path.basename(os.path.abspath(target.path))
     if target.partitioned:
         suffix = getattr(dataset, "_filename_suffix", "")
         files: list[tuple[Path, str]] = []

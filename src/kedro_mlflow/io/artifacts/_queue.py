@@ -59,8 +59,8 @@ class Upload:
         except Exception as exc:
             raise DatasetError(
                 f"{self.context}: logging {self.describe()} (tracking URI "
-                f"'{store.tracking_uri()}') failed: {exc}. The data was saved locally at "
-                f"'{self.local_path}'."
+                f"'{store.redacted(store.tracking_uri())}') failed: {exc}. The data was saved "
+                f"locally at '{self.local_path}'."
             ) from exc
         logger.debug("Logged %s", self.describe())
         return logged

@@ -22,6 +22,7 @@ from kedro_mlflow.io.artifacts._local_files import (
     refuse_remote_config,
     written_files,
 )
+from kedro_mlflow.io.artifacts._names import UnsafeName, base_name, is_clean, normalise
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -177,11 +178,32 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
     @property
     def artifact(self) -> str:
         """Where the data lives inside the run's artifacts, e.g. ``reporting/metrics.csv``."""
-        return self._artifact_name(self._target.path.name)
+        try:
+            name = base_name(self._target.path)
+        except UnsafeName as exc:
+            raise DatasetError(
+                f"MlflowArtifactDataset '{self._target.path}' cannot be named in the run: "
+                f"{exc}. Point the dataset at a file or folder with a name."
+            ) from exc
+        return self._artifact_name(name)
 
     def _artifact_name(self, name: str) -> str:
-        """``name`` (a file, or a file of a folder) inside ``artifact_path``."""
-        return f"{self._artifact_path}/{name}" if self._artifact_path else name
+        """``name`` (a file, or a file of a folder) inside ``artifact_path``, normalised.
+
+        Raises:
+            DatasetError: The name could reach outside the run (``..``, a backslash, ...).
+        """
+        return self._checked(f"{self._artifact_path}/{name}" if self._artifact_path else name)
+
+    def _checked(self, name: str) -> str:
+        """A full artifact name through the one normaliser, or a ``DatasetError``."""
+        try:
+            return normalise(name)
+        except UnsafeName as exc:
+            raise DatasetError(
+                f"{self._context('Saving')}: the artifact name {exc}, which could reach "
+                f"outside the MLflow run; nothing was logged. Rename the file or partition."
+            ) from exc
 
     def _describe(self) -> dict[str, Any]:
         inner = type(self._dataset)
@@ -213,11 +235,36 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
             raise DatasetError(
                 f"{exc} The data was saved locally at '{self._target.path}' but not logged."
             ) from exc
+        self._refuse_names_on_a_server(data)
         self._dataset.save(data)
         files = [
             (local, self._artifact_name(name)) for local, name in written_files(self._dataset, data)
         ]
         _queue.log(_queue.Upload(run, files, context, self._target.path))
+
+    def _refuse_names_on_a_server(self, data: Any) -> None:
+        """Refuse, before anything is written, names a server would store under another name.
+
+        Over HTTP, MLflow puts the artifact's path in the URL unescaped: ``?`` and ``#``
+        start a query or a fragment, and the file lands under a shorter name. Partition ids
+        are checked too (through the one normaliser, for ``..`` and backslashes).
+        """
+        names = [self.artifact]
+        if self._target.partitioned and isinstance(data, dict):
+            suffix = getattr(self._dataset, "_filename_suffix", "")
+            for pid in data:
+                self._checked(str(pid))  # an empty id would be named after the folder alone
+                names.append(self._checked(f"{names[0]}/{pid}{suffix}"))
+        if not store.is_server_uri(store.tracking_uri()):
+            return
+        for name in names:
+            if "?" in name or "#" in name or "%" in name:
+                raise DatasetError(
+                    f"{self._context('Saving')}: the artifact name '{name}' holds '?', '#' "
+                    f"or '%', which the MLflow server at '{store.redacted(store.tracking_uri())}' "
+                    f"would store under another name; nothing was saved or logged. Rename "
+                    f"'artifact_path' ('{self._artifact_path}') or the file."
+                )
 
     def _run_for_save(self, context: str) -> Run:
         """The dataset's ``run_id``, else the kedro run's, else the active run, else
@@ -252,9 +299,21 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         if self._run_id is None:
             return self._dataset.load()
         context = self._context("Loading")
-        run = store.get_run(self._run_id, context, remember="ended")
+        run = store.get_run(self._run_id, context, remember="ended", allow_deleted=False)
         local = _cache.fetch(run, store.artifact_repository(run), self.artifact, context)
-        data = self._reader(local).load()
+        try:
+            data = self._reader(local).load()
+        except DatasetError as exc:
+            raise DatasetError(
+                f"{context}: reading artifact '{self.artifact}' of MLflow run '{self._run_id}' "
+                f"(from '{local}') failed: {exc}"
+            ) from exc
+        if self._target.partitioned and isinstance(data, dict):
+            for pid in data:
+                if not is_clean(str(pid)):
+                    raise store.hostile_entry(
+                        run, self.artifact, str(pid), "is not a clean partition id", context
+                    )
         consumer = None if tracking_disabled_by_env() else _current_run_id()
         if consumer is not None and consumer != self._run_id:
             store.record_input(consumer, run, self.artifact)
@@ -271,8 +330,8 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         if self._run_id is None:
             return self._dataset.exists()
         context = self._context("Checking")
-        run = store.get_run(self._run_id, context, remember="ended")
-        return store.artifact_exists(store.artifact_repository(run), self.artifact)
+        run = store.get_run(self._run_id, context, remember="ended", allow_deleted=False)
+        return store.artifact_exists(run, store.artifact_repository(run), self.artifact, context)
 
     def _release(self) -> None:
         self._dataset.release()
