@@ -10,8 +10,10 @@ worker process) the upload runs before ``log`` returns.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import shutil
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING
 from kedro.io import DatasetError
 
 from kedro_mlflow.io.artifacts import _mlflow_store as store
+from kedro_mlflow.io.artifacts import _snapshot
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -43,6 +46,7 @@ class Upload:
     files: list[tuple[Path, str]]
     context: str
     local_path: Path
+    snapshot: Path | None = None
 
     @property
     def run_id(self) -> str:
@@ -54,16 +58,39 @@ class Upload:
 
     def run_upload(self) -> list[store.LoggedFile]:
         """Copy or upload the files; raise a ``DatasetError`` naming the run and the data."""
+        where = self.run.info.artifact_uri
         try:
-            logged = store.log_files(store.artifact_repository(self.run), self.files)
+            repo = store.artifact_repository(self.run)
+            where = store.store_location(self.run, repo)
+            logged = store.log_files(repo, self.files)
         except Exception as exc:
+            self.discard()
             raise DatasetError(
-                f"{self.context}: logging {self.describe()} (tracking URI "
-                f"'{store.redacted(store.tracking_uri())}') failed: {exc}. The data was saved "
-                f"locally at '{self.local_path}'."
+                f"{self.context}: logging {self.describe()} into the artifact store '{where}' "
+                f"(tracking URI '{store.redacted(store.tracking_uri())}') failed: {exc}. Nothing "
+                f"was logged; the data was saved locally at '{self.local_path}'."
             ) from exc
+        self.discard()
         logger.debug("Logged %s", self.describe())
         return logged
+
+    def discard(self) -> None:
+        """Delete the private snapshot the files were logged from, if any."""
+        if self.snapshot is not None:
+            shutil.rmtree(self.snapshot, ignore_errors=True)
+
+    def snapshotted(self) -> Upload:
+        """This upload, reading a private copy of its files taken now (see ``_snapshot``)."""
+        try:
+            folder, copies = _snapshot.take(self.files)
+        except OSError as exc:
+            raise DatasetError(
+                f"{self.context}: taking a snapshot of {self.describe()} for its background "
+                f"upload failed: {exc}. Nothing was logged; the data was saved locally at "
+                f"'{self.local_path}'. Free some disk space in the cache "
+                f"(KEDRO_MLFLOW_CACHE_DIR) and save again."
+            ) from exc
+        return dataclasses.replace(self, files=copies, snapshot=folder)
 
 
 @dataclass
@@ -97,9 +124,15 @@ def log(upload: Upload) -> None:
         DatasetError: (not queued) The upload or the digest record failed.
     """
     with _lock:
-        if _queue is not None and _queue.pid == os.getpid():
-            _queue.jobs.append((upload, _queue.executor.submit(upload.run_upload)))
-            return
+        queued = _queue is not None and _queue.pid == os.getpid()
+    if queued:
+        # Taken before save returns: the next node may rewrite the local file at once.
+        snapshot = upload.snapshotted()
+        with _lock:
+            if _queue is not None and _queue.pid == os.getpid():
+                _queue.jobs.append((snapshot, _queue.executor.submit(snapshot.run_upload)))
+                return
+        upload = snapshot
     problem = _record(upload.run_id, upload.run_upload())
     if problem is not None:
         raise DatasetError(
