@@ -121,3 +121,10 @@ def written_files(dataset: AbstractDataset[Any, Any], data: Any) -> list[tuple[P
         version = dataset._version.save or dataset.resolve_save_version()
         return _expand(Path(str(dataset._get_versioned_path(str(version)))), name)
     return _expand(target.path, name)
+
+
+def writes_one_plain_file(dataset: AbstractDataset[Any, Any]) -> bool:
+    """Whether ``dataset`` writes one file at its own path (not versioned, not partitioned)."""
+    if local_target(dataset).partitioned:
+        return False
+    return not (isinstance(dataset, AbstractVersionedDataset) and dataset._version is not None)

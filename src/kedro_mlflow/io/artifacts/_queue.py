@@ -117,6 +117,12 @@ def start_background_uploads(max_workers: int = 4) -> None:
             _queue = _Queue(os.getpid(), executor)
 
 
+def queued() -> bool:
+    """Whether saves of this process queue their upload (background uploads are on)."""
+    with _lock:
+        return _queue is not None and _queue.pid == os.getpid()
+
+
 def log(upload: Upload) -> None:
     """Log the files of one save: queued when background uploads are on, else now.
 
@@ -127,7 +133,7 @@ def log(upload: Upload) -> None:
         queued = _queue is not None and _queue.pid == os.getpid()
     if queued:
         # Taken before save returns: the next node may rewrite the local file at once.
-        snapshot = upload.snapshotted()
+        snapshot = upload if upload.snapshot is not None else upload.snapshotted()
         with _lock:
             if _queue is not None and _queue.pid == os.getpid():
                 _queue.jobs.append((snapshot, _queue.executor.submit(snapshot.run_upload)))

@@ -43,15 +43,33 @@ def _sweep(root: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
+def new_folder() -> Path:
+    """A new private folder for one save's snapshot."""
+    root = cache_root() / "snapshots"
+    root.mkdir(parents=True, exist_ok=True)
+    _sweep(root)
+    return Path(tempfile.mkdtemp(dir=root, prefix=f"{os.getpid()}-{uuid.uuid4().hex[:8]}-"))
+
+
+def install(private: Path, local: Path) -> None:
+    """Copy the private file into the dataset's own path, renamed into place at the end."""
+    local.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.saving.")
+    os.close(handle)
+    try:
+        shutil.copyfile(private, staging)
+        os.replace(staging, local)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+
+
 def take(files: list[tuple[Path, str]]) -> tuple[Path, list[tuple[Path, str]]]:
     """Copy ``files`` into a new private folder; return it and the copies, named alike.
 
     Each copy keeps its file's name (MLflow names an uploaded file after it).
     """
-    root = cache_root() / "snapshots"
-    root.mkdir(parents=True, exist_ok=True)
-    _sweep(root)
-    folder = Path(tempfile.mkdtemp(dir=root, prefix=f"{os.getpid()}-{uuid.uuid4().hex[:8]}-"))
+    folder = new_folder()
     copies = []
     try:
         for index, (local, artifact) in enumerate(files):

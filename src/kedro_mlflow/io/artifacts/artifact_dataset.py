@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -15,11 +16,12 @@ from kedro.io import AbstractDataset, DatasetError, Version
 
 from kedro_mlflow._lazy import mlflow
 from kedro_mlflow.exceptions import TrackingUnreachableError
-from kedro_mlflow.io.artifacts import _cache, _queue
+from kedro_mlflow.io.artifacts import _cache, _queue, _snapshot
 from kedro_mlflow.io.artifacts import _mlflow_store as store
 from kedro_mlflow.io.artifacts._local_files import (
     local_target,
     refuse_remote_config,
+    writes_one_plain_file,
     written_files,
 )
 from kedro_mlflow.io.artifacts._names import UnsafeName, base_name, is_clean, normalise
@@ -236,11 +238,42 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
                 f"{exc} The data was saved locally at '{self._target.path}' but not logged."
             ) from exc
         self._refuse_names_on_a_server(data)
+        if (
+            _queue.queued()
+            and writes_one_plain_file(self._dataset)
+            and self._save_privately(run, data, context)
+        ):
+            return
         self._dataset.save(data)
         files = [
             (local, self._artifact_name(name)) for local, name in written_files(self._dataset, data)
         ]
         _queue.log(_queue.Upload(run, files, context, self._target.path))
+
+    def _save_privately(self, run: Run, data: Any, context: str) -> bool:
+        """Save into a private file, copy it into place, and upload that file in the background.
+
+        The bytes logged are the ones this save wrote, even when another process writes the
+        same local path at the same moment. False (nothing done) if the wrapped dataset did
+        not write one regular file there.
+        """
+        folder = _snapshot.new_folder()
+        private = folder / "0" / self._target.path.name
+        private.parent.mkdir()
+        config = copy.deepcopy(self._config)
+        config[self._target.config_key] = str(private)
+        try:
+            AbstractDataset.from_config("MlflowArtifactDataset.writer", config).save(data)
+            if not private.is_file() or private.is_symlink():
+                shutil.rmtree(folder, ignore_errors=True)
+                return False
+            _snapshot.install(private, self._target.path)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        files = [(private, self.artifact)]
+        _queue.log(_queue.Upload(run, files, context, self._target.path, snapshot=folder))
+        return True
 
     def _refuse_names_on_a_server(self, data: Any) -> None:
         """Refuse, before anything is written, names a server would store under another name.
