@@ -34,6 +34,21 @@ def is_server_uri(uri: str) -> bool:
     return uri in SERVER_SCHEMES or urlparse(uri).scheme in SERVER_SCHEMES
 
 
+def redacted(uri: str) -> str:
+    """``uri`` without the password of a ``user:password@`` part, for messages and logs.
+
+    Examples:
+        >>> redacted("http://me:secret@127.0.0.1:5000")
+        'http://me:***@127.0.0.1:5000'
+    """
+    parsed = urlparse(uri)
+    if parsed.password is None:
+        return uri
+    netloc = parsed.netloc.rpartition("@")
+    user = netloc[0].partition(":")[0]
+    return parsed._replace(netloc=f"{user}:***@{netloc[2]}").geturl()
+
+
 def tracking_uri() -> str:
     """The tracking URI MLflow uses in this process."""
     return str(mlflow.get_tracking_uri())
@@ -62,7 +77,8 @@ def require_reachable(
             return
     except OSError as exc:
         raise error(
-            f"{context}: the MLflow tracking server at '{uri}' is unreachable ({exc}). {fix}"
+            f"{context}: the MLflow tracking server at '{redacted(uri)}' is unreachable "
+            f"({exc}). {fix}"
         ) from exc
 
 
@@ -83,7 +99,7 @@ def get_run(
         error: The exception class to raise.
         allow_deleted: Return a deleted run rather than refuse it.
     """
-    uri = tracking_uri()
+    uri = redacted(tracking_uri())
     try:
         run = mlflow.MlflowClient().get_run(run_id)
     except mlflow.exceptions.MlflowException as exc:

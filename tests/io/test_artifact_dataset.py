@@ -456,11 +456,17 @@ def test_load_from_a_run_records_lineage_in_the_current_run(sqlite_store, tmp_pa
     )
 
 
-def test_loads_from_an_ended_run_fetch_it_once(sqlite_store, tmp_path, mocker):
-    """get_run returns every tag of the run: fetching it per load made N loads cost O(N^2)."""
+def test_loads_from_an_ended_run_fetch_it_once(sqlite_store, tmp_path, mocker, monkeypatch):
+    """get_run returns every tag of the run: fetching it per load made N loads cost O(N^2).
+
+    Within one kedro run (``KEDRO_MLFLOW_RUN_ID`` set by the hook); outside one, each load
+    fetches the run, so that a run deleted meanwhile is refused (issue 12).
+    """
     with mlflow.start_run() as run:
         for name in ("a", "b", "c"):
             csv(tmp_path / f"{name}.csv").save(DF)
+    consumer = mlflow.MlflowClient().create_run(run.info.experiment_id)
+    monkeypatch.setenv("KEDRO_MLFLOW_RUN_ID", consumer.info.run_id)
     get_run = mocker.spy(mlflow.MlflowClient, "get_run")
     for name in ("a", "b", "c"):
         pd.testing.assert_frame_equal(

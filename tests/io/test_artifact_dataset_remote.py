@@ -38,7 +38,8 @@ def test_save_and_load_round_trip(remote_store, tmp_path, mocker):
 
     reader = csv(tmp_path / "fresh" / "f.csv", artifact_path="reporting", run_id=run.info.run_id)
     assert reader.exists()
-    download = mocker.spy(type(mlflow_repo(run.info.run_id)), "download_artifacts")
+    # Each listed (checked) file is downloaded by name: one file, one download.
+    download = mocker.spy(type(mlflow_repo(run.info.run_id)), "_download_file")
     pd.testing.assert_frame_equal(reader.load(), DF)
     pd.testing.assert_frame_equal(reader.load(), DF)
     assert download.call_count == 1, "the second load must come from the cache"

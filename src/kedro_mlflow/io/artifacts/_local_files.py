@@ -108,7 +108,7 @@ def written_files(dataset: AbstractDataset[Any, Any], data: Any) -> list[tuple[P
         partitions in ``data``.
     """
     target = local_target(dataset)
-    name = target.path.name
+    name = os.path.basename(os.path.abspath(target.path))
     if target.partitioned:
         suffix = getattr(dataset, "_filename_suffix", "")
         files: list[tuple[Path, str]] = []
@@ -121,3 +121,10 @@ def written_files(dataset: AbstractDataset[Any, Any], data: Any) -> list[tuple[P
         version = dataset._version.save or dataset.resolve_save_version()
         return _expand(Path(str(dataset._get_versioned_path(str(version)))), name)
     return _expand(target.path, name)
+
+
+def writes_one_plain_file(dataset: AbstractDataset[Any, Any]) -> bool:
+    """Whether ``dataset`` writes one file at its own path (not versioned, not partitioned)."""
+    if local_target(dataset).partitioned:
+        return False
+    return not (isinstance(dataset, AbstractVersionedDataset) and dataset._version is not None)

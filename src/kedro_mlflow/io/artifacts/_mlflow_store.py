@@ -22,6 +22,7 @@ from kedro.io import DatasetError
 
 from kedro_mlflow import _tracking
 from kedro_mlflow._lazy import artifact_repository_registry, mlflow
+from kedro_mlflow.io.artifacts._names import is_clean
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -32,7 +33,10 @@ logger = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
 DIGEST_TAG_PREFIX = "kedro_mlflow.sha256/"
 _TAG_KEY_OK = re.compile(r"^[A-Za-z0-9_\-. /]+$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 tracking_uri = _tracking.tracking_uri
+is_server_uri = _tracking.is_server_uri
+redacted = _tracking.redacted
 
 
 def require_reachable(context: str) -> None:
@@ -45,7 +49,7 @@ def require_reachable(context: str) -> None:
     )
 
 
-_remembered: dict[tuple[str, str], Run] = {}
+_remembered: dict[tuple[str, str, str], Run] = {}
 
 
 def get_run(
@@ -61,19 +65,25 @@ def get_run(
         run_id: The run to fetch.
         context: What the dataset was doing, the start of an error message.
         remember: Serve the run from this process's memory once fetched: ``ended`` for a
-            run that had ended (loading N datasets of one run then costs one fetch of its N
-            tags, not N), ``always`` for the run a ``kedro run`` keeps open.
+            run that had ended, during one ``kedro run`` only (loading N datasets of one run
+            then costs one fetch of its N tags, not N; outside a ``kedro run`` every load
+            fetches the run, so a run deleted meanwhile is seen), ``always`` for the run a
+            ``kedro run`` keeps open.
         allow_deleted: Return a deleted run rather than refuse it.
     """
     uri = tracking_uri()
-    if remember != "never" and (uri, run_id) in _remembered:
-        return _remembered[uri, run_id]
+    scope = os.environ.get("KEDRO_MLFLOW_RUN_ID", "")
+    if remember == "ended" and not scope:
+        remember = "never"
+    key = (uri, run_id, scope if remember == "ended" else "")
+    if remember != "never" and key in _remembered:
+        return _remembered[key]
     require_reachable(context)
     run = _tracking.get_run(
         run_id,
         context,
         "Check the 'run_id' of this dataset and the tracking URI; nothing was saved."
-        if not allow_deleted
+        if context.startswith("Saving")
         else "Check the 'run_id' of this dataset and the tracking URI.",
         error=DatasetError,
         allow_deleted=allow_deleted,
@@ -81,7 +91,7 @@ def get_run(
     if remember == "always" or (
         remember == "ended" and run.info.status in {"FINISHED", "FAILED", "KILLED"}
     ):
-        _remembered[uri, run_id] = run
+        _remembered[key] = run
     return run
 
 
@@ -190,12 +200,36 @@ def record_digests(
         client.log_batch(run_id, tags=tags[start : start + 100], synchronous=True)
 
 
-def recorded_digest(run: Run, artifact: str) -> tuple[str, int] | None:
-    """The sha256 and size recorded when ``artifact`` was logged; None if none was."""
-    parts = run.data.tags.get(digest_tag_key(artifact), "").split()
-    if len(parts) < 2 or not parts[1].isdigit():
+def recorded_digest(run: Run, artifact: str, context: str = "Loading") -> tuple[str, int] | None:
+    """The sha256 and size recorded when ``artifact`` was logged; None if none was.
+
+    The tag holds ``<sha256> <size>``, possibly followed by more fields.
+
+    Raises:
+        DatasetError: The tag is there but does not hold ``<sha256> <size>``.
+    """
+    key = digest_tag_key(artifact)
+    value = run.data.tags.get(key)
+    if value is None:
         return None
-    return parts[0], int(parts[1])
+    parts = value.split()
+    sha256 = parts[0] if parts else ""
+    size = parts[1] if len(parts) > 1 else ""
+    if not _SHA256.match(sha256) or not size.isdigit():
+        raise DatasetError(
+            f"{context}: the digest tag '{key}' of MLflow run '{run.info.run_id}' for artifact "
+            f"'{artifact}' is malformed ({value!r}; kedro-mlflow records '<sha256> <size in "
+            f"bytes>'), so the artifact cannot be verified. Delete the tag to load it "
+            f"unverified, or log the dataset anew."
+        )
+    return sha256, int(size)
+
+
+def records_of(run: Run, artifact: str) -> list[str]:
+    """The digest tags of ``run`` recorded for ``artifact`` or files under it."""
+    exact = digest_tag_key(artifact)
+    under = DIGEST_TAG_PREFIX + artifact + "/"
+    return sorted(key for key in run.data.tags if key == exact or key.startswith(under))
 
 
 def _contents(repo: ArtifactRepository, parent: str | None, limit: int = 10) -> str:
@@ -210,20 +244,61 @@ def _contents(repo: ArtifactRepository, parent: str | None, limit: int = 10) -> 
     return shown + more
 
 
+def store_location(run: Run, repo: ArtifactRepository) -> str:
+    """Where ``run``'s artifacts are stored: a local folder, else the artifact URI."""
+    local_dir = local_artifact_dir(repo)
+    return str(local_dir) if local_dir is not None else str(run.info.artifact_uri)
+
+
 def missing_artifact(
     run: Run, repo: ArtifactRepository, artifact: str, context: str
 ) -> DatasetError:
-    """The error for an artifact absent from ``run``, listing what its folder holds."""
+    """The error for an artifact absent from ``run``'s store.
+
+    When the run records a digest of it, it was logged and the store lost it; otherwise
+    the message lists what its folder holds.
+    """
+    records = records_of(run, artifact)
+    if records:
+        return DatasetError(
+            f"{context}: artifact '{artifact}' was logged in MLflow run '{run.info.run_id}' "
+            f"(the run records its digest in tag '{records[0]}') but is missing from the "
+            f"run's artifact store '{store_location(run, repo)}': the store lost it (deleted, "
+            f"moved or cleaned up). Restore the store from a backup, or run the pipeline "
+            f"again to log the dataset anew."
+        )
     parent = artifact.rpartition("/")[0] or None
     return DatasetError(
         f"{context}: artifact '{artifact}' does not exist in MLflow run '{run.info.run_id}' "
-        f"(tracking URI '{tracking_uri()}'). The run contains: {_contents(repo, parent)}. "
+        f"(tracking URI '{redacted(tracking_uri())}'). The run contains: "
+        f"{_contents(repo, parent)}. "
         f"Check 'run_id' and 'artifact_path' of this dataset."
     )
 
 
-def list_files(repo: ArtifactRepository, artifact: str) -> dict[str, int | None] | None:
-    """Map each file at or under ``artifact`` to its size; None when it is absent."""
+def hostile_entry(run: Run, artifact: str, entry: str, why: str, context: str) -> DatasetError:
+    """The error for a run whose artifacts hold an entry that could reach outside it."""
+    return DatasetError(
+        f"{context}: artifact '{artifact}' of MLflow run '{run.info.run_id}' holds the entry "
+        f"'{entry}', which {why}. kedro-mlflow never logs such an entry: the run's artifacts "
+        f"were written by another tool or tampered with, and loading them could read or "
+        f"write outside the run. Nothing was loaded; remove the entry from the artifact store "
+        f"or load another run."
+    )
+
+
+def list_files(
+    run: Run, repo: ArtifactRepository, artifact: str, context: str
+) -> dict[str, int | None] | None:
+    """Map each file at or under ``artifact`` to its size; None when it is absent.
+
+    Every listed name is checked before it is used: a name that is not clean (``//``,
+    ``/./``, ``..``, a backslash, absolute) or not directly under the folder listed is
+    refused, so a hostile listing can neither loop nor name a path outside the run.
+
+    Raises:
+        DatasetError: The listing holds such a name.
+    """
     parent = artifact.rpartition("/")[0] or None
     for info in repo.list_artifacts(parent):
         if info.path.rstrip("/") != artifact:
@@ -232,18 +307,30 @@ def list_files(repo: ArtifactRepository, artifact: str) -> dict[str, int | None]
             return {artifact: info.file_size}
         files: dict[str, int | None] = {}
         pending = [artifact]
+        seen = {artifact}
         while pending:
-            for child in repo.list_artifacts(pending.pop()):
+            folder = pending.pop()
+            for child in repo.list_artifacts(folder):
+                path = child.path.rstrip("/") if child.is_dir else child.path
+                head, _, leaf = path.rpartition("/")
+                if not is_clean(path) or head != folder or not leaf:
+                    why = (
+                        f"is not a clean name under '{folder}' (an empty, '.' or '..' "
+                        f"segment, a backslash, or absolute)"
+                    )
+                    raise hostile_entry(run, artifact, child.path, why, context)
                 if child.is_dir:
-                    pending.append(child.path)
+                    if path not in seen:
+                        seen.add(path)
+                        pending.append(path)
                 else:
-                    files[child.path] = child.file_size
+                    files[path] = child.file_size
         return files
     return None
 
 
-def artifact_exists(repo: ArtifactRepository, artifact: str) -> bool:
+def artifact_exists(run: Run, repo: ArtifactRepository, artifact: str, context: str) -> bool:
     local_dir = local_artifact_dir(repo)
     if local_dir is not None:
-        return (local_dir / artifact).exists()
-    return list_files(repo, artifact) is not None
+        return os.path.lexists(local_dir / artifact)
+    return list_files(run, repo, artifact, context) is not None

@@ -10,6 +10,7 @@ worker process) the upload runs before ``log`` returns.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 from kedro.io import DatasetError
 
 from kedro_mlflow.io.artifacts import _mlflow_store as store
-from kedro_mlflow.io.artifacts import _versions
+from kedro_mlflow.io.artifacts import _snapshot, _versions
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -52,6 +53,7 @@ class Upload:
     artifact: str = ""
     dataset_name: str | None = None
     cleanup: Path | None = None
+    snapshot: Path | None = None
 
     @property
     def run_id(self) -> str:
@@ -78,13 +80,19 @@ class Upload:
             What was logged, with the folder's own record (``_versions.folder_digest``)
             when the save wrote a folder.
         """
+        where = self.run.info.artifact_uri
         try:
-            logged = store.log_files(store.artifact_repository(self.run), self.files)
+            repo = store.artifact_repository(self.run)
+            where = store.store_location(self.run, repo)
+            logged = store.log_files(repo, self.files)
         except Exception as exc:
+            self.discard()
             raise DatasetError(
-                f"{self.context}: logging {self.describe()} (tracking URI "
-                f"'{store.tracking_uri()}') failed: {exc}. The data was {self._kept_at()}."
+                f"{self.context}: logging {self.describe()} into the artifact store '{where}' "
+                f"(tracking URI '{store.redacted(store.tracking_uri())}') failed: {exc}. Nothing "
+                f"was logged; the data was {self._kept_at()}."
             ) from exc
+        self.discard()
         logger.debug("Logged %s", self.describe())
         if self.cleanup is not None:
             shutil.rmtree(self.cleanup, ignore_errors=True)
@@ -96,6 +104,24 @@ class Upload:
         if not (self.dataset_name and self.artifact):
             return {}
         return {_versions.dataset_tag_key(self.artifact): self.dataset_name}
+
+    def discard(self) -> None:
+        """Delete the private snapshot the files were logged from, if any."""
+        if self.snapshot is not None:
+            shutil.rmtree(self.snapshot, ignore_errors=True)
+
+    def snapshotted(self) -> Upload:
+        """This upload, reading a private copy of its files taken now (see ``_snapshot``)."""
+        try:
+            folder, copies = _snapshot.take(self.files)
+        except OSError as exc:
+            raise DatasetError(
+                f"{self.context}: taking a snapshot of {self.describe()} for its background "
+                f"upload failed: {exc}. Nothing was logged; the data was saved locally at "
+                f"'{self.local_path}'. Free some disk space in the cache "
+                f"(KEDRO_MLFLOW_CACHE_DIR) and save again."
+            ) from exc
+        return dataclasses.replace(self, files=copies, snapshot=folder)
 
 
 @dataclass
@@ -151,6 +177,12 @@ def start_background_uploads(max_workers: int = 4) -> None:
             _queue = _Queue(os.getpid(), executor)
 
 
+def queued() -> bool:
+    """Whether saves of this process queue their upload (background uploads are on)."""
+    with _lock:
+        return _queue is not None and _queue.pid == os.getpid()
+
+
 def log(upload: Upload) -> None:
     """Log the files of one save: queued when background uploads are on, else now.
 
@@ -159,10 +191,16 @@ def log(upload: Upload) -> None:
     """
     size = upload.size
     with _lock:
-        if _queue is not None and _queue.pid == os.getpid():
-            _queue.jobs.append((upload, _queue.executor.submit(upload.run_upload)))
-            _queue.sizes.append(size)
-            return
+        queued = _queue is not None and _queue.pid == os.getpid()
+    if queued:
+        # Taken before save returns: the next node may rewrite the local file at once.
+        snapshot = upload if upload.snapshot is not None else upload.snapshotted()
+        with _lock:
+            if _queue is not None and _queue.pid == os.getpid():
+                _queue.jobs.append((snapshot, _queue.executor.submit(snapshot.run_upload)))
+                _queue.sizes.append(size)
+                return
+        upload = snapshot
     problem = _record(upload.run_id, upload.run_upload(), upload.tags())
     if problem is not None:
         raise DatasetError(

@@ -265,7 +265,7 @@ def version_files(run: Run, repo: ArtifactRepository, artifact: str) -> dict[str
                 if file.is_file()
             }
         return {}
-    return store.list_files(repo, artifact) or {}
+    return store.list_files(run, repo, artifact, f"Listing artifact {artifact!r}") or {}
 
 
 def verify(run_id: str, artifact: str) -> Verification:

@@ -18,13 +18,15 @@ from kedro.io import AbstractDataset, DatasetError, Version
 
 from kedro_mlflow._lazy import mlflow
 from kedro_mlflow.exceptions import TrackingUnreachableError
-from kedro_mlflow.io.artifacts import _cache, _lineage, _queue, _versions
+from kedro_mlflow.io.artifacts import _cache, _lineage, _queue, _snapshot, _versions
 from kedro_mlflow.io.artifacts import _mlflow_store as store
 from kedro_mlflow.io.artifacts._local_files import (
     local_target,
     refuse_remote_config,
+    writes_one_plain_file,
     written_files,
 )
+from kedro_mlflow.io.artifacts._names import UnsafeName, base_name, is_clean, normalise
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -273,11 +275,32 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
     @property
     def artifact(self) -> str:
         """Where the data lives inside the run's artifacts, e.g. ``reporting/metrics.csv``."""
-        return self._artifact_name(self._target.path.name)
+        try:
+            name = base_name(self._target.path)
+        except UnsafeName as exc:
+            raise DatasetError(
+                f"MlflowArtifactDataset '{self._target.path}' cannot be named in the run: "
+                f"{exc}. Point the dataset at a file or folder with a name."
+            ) from exc
+        return self._artifact_name(name)
 
     def _artifact_name(self, name: str) -> str:
-        """``name`` (a file, or a file of a folder) inside ``artifact_path``."""
-        return f"{self._artifact_path}/{name}" if self._artifact_path else name
+        """``name`` (a file, or a file of a folder) inside ``artifact_path``, normalised.
+
+        Raises:
+            DatasetError: The name could reach outside the run (``..``, a backslash, ...).
+        """
+        return self._checked(f"{self._artifact_path}/{name}" if self._artifact_path else name)
+
+    def _checked(self, name: str) -> str:
+        """A full artifact name through the one normaliser, or a ``DatasetError``."""
+        try:
+            return normalise(name)
+        except UnsafeName as exc:
+            raise DatasetError(
+                f"{self._context('Saving')}: the artifact name {exc}, which could reach "
+                f"outside the MLflow run; nothing was logged. Rename the file or partition."
+            ) from exc
 
     def _describe(self) -> dict[str, Any]:
         inner = type(self._dataset)
@@ -323,6 +346,14 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
             raise DatasetError(
                 f"{exc} The data was saved locally at '{self._target.path}' but not logged."
             ) from exc
+        self._refuse_names_on_a_server(data)
+        if (
+            self._keep_local
+            and _queue.queued()
+            and writes_one_plain_file(self._dataset)
+            and self._save_privately(run, data, context)
+        ):
+            return
         writer, scratch = self._dataset, None
         if not self._keep_local:
             scratch = Path(tempfile.mkdtemp(prefix="kedro-mlflow-save-"))
@@ -346,6 +377,65 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
             cleanup=scratch,
         )
         _queue.log(upload)
+
+    def _save_privately(self, run: Run, data: Any, context: str) -> bool:
+        """Save into a private file, copy it into place, and upload that file in the background.
+
+        The bytes logged are the ones this save wrote, even when another process writes the
+        same local path at the same moment. False (nothing done) if the wrapped dataset did
+        not write one regular file there.
+        """
+        folder = _snapshot.new_folder()
+        private = folder / "0" / self._target.path.name
+        private.parent.mkdir()
+        config = copy.deepcopy(self._config)
+        config[self._target.config_key] = str(private)
+        try:
+            AbstractDataset.from_config("MlflowArtifactDataset.writer", config).save(data)
+            if not private.is_file() or private.is_symlink():
+                shutil.rmtree(folder, ignore_errors=True)
+                return False
+            _snapshot.install(private, self._target.path)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        files = [(private, self.artifact)]
+        _queue.log(
+            _queue.Upload(
+                run,
+                files,
+                context,
+                self._target.path,
+                artifact=self.artifact,
+                dataset_name=self._catalog_name,
+                snapshot=folder,
+            )
+        )
+        return True
+
+    def _refuse_names_on_a_server(self, data: Any) -> None:
+        """Refuse, before anything is written, names a server would store under another name.
+
+        Over HTTP, MLflow puts the artifact's path in the URL unescaped: ``?`` and ``#``
+        start a query or a fragment, and the file lands under a shorter name. Partition ids
+        are checked too (through the one normaliser, for ``..`` and backslashes).
+        """
+        names = [self.artifact]
+        if self._target.partitioned and isinstance(data, dict):
+            suffix = getattr(self._dataset, "_filename_suffix", "")
+            for pid in data:
+                self._checked(str(pid))  # an empty id would be named after the folder alone
+                names.append(self._checked(f"{names[0]}/{pid}{suffix}"))
+        if not store.is_server_uri(store.tracking_uri()):
+            return
+        for name in names:
+            if "?" in name or "#" in name or "%" in name:
+                raise DatasetError(
+                    f"{self._context('Saving')}: the artifact name '{name}' holds '?', '#' "
+                    f"or '%', which the MLflow server at '{store.redacted(store.tracking_uri())}' "
+                    f"would store under another name; nothing was saved or logged. Rename "
+                    f"'artifact_path' ('{self._artifact_path}') or the file."
+                )
 
     def _run_for_save(self, context: str) -> Run:
         """The dataset's ``run_id``, else the kedro run's, else the active run, else
@@ -383,7 +473,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         context = self._context("Loading")
         if source is None:
             source = self._logged_in_current_run(context)
-        run = store.get_run(source, context, remember="ended")
+        run = store.get_run(source, context, remember="ended", allow_deleted=False)
         # Said at INFO when `kedro run --load-versions` departs from the catalog for this run.
         logger.log(
             logging.INFO if source == self._version_run_id else logging.DEBUG,
@@ -393,7 +483,19 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
             source,
         )
         with _cache.fetched(run, store.artifact_repository(run), self.artifact, context) as local:
-            data = self._copy_at(local).load()
+            try:
+                data = self._copy_at(local).load()
+            except DatasetError as exc:
+                raise DatasetError(
+                    f"{context}: reading artifact '{self.artifact}' of MLflow run '{source}' "
+                    f"(from '{local}') failed: {exc}"
+                ) from exc
+        if self._target.partitioned and isinstance(data, dict):
+            for pid in data:
+                if not is_clean(str(pid)):
+                    raise store.hostile_entry(
+                        run, self.artifact, str(pid), "is not a clean partition id", context
+                    )
         consumer = None if tracking_disabled_by_env() else _current_run_id()
         if consumer is not None and consumer != source:
             _lineage.record_input(consumer, run, self.artifact, self._catalog_name)
@@ -443,8 +545,8 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
                 source = self._logged_in_current_run(context)
             except DatasetError:
                 return False
-        run = store.get_run(source, context, remember="ended")
-        return store.artifact_exists(store.artifact_repository(run), self.artifact)
+        run = store.get_run(source, context, remember="ended", allow_deleted=False)
+        return store.artifact_exists(run, store.artifact_repository(run), self.artifact, context)
 
     def _release(self) -> None:
         self._dataset.release()
