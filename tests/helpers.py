@@ -283,3 +283,604 @@ def loader(conf: Path, env: str | None = None) -> OmegaConfigLoader:
     return OmegaConfigLoader(
         conf_source=str(conf), env=env, base_env="base", default_run_env="local"
     )
+
+
+# -- Reliability (tests/reliability): faults made on loopback, processes bounded in time ------
+
+
+class TcpProxy:
+    """A thread-based TCP proxy on loopback that can stall or die on command.
+
+    With no ``target`` it accepts connections and never answers (a stalled server). With a
+    ``target`` (a real ``mlflow server``) it forwards, until told otherwise:
+
+    - ``stall()``: every connection, open or new, is accepted and read but never answered;
+    - ``stall_requests(pattern)``: only HTTP requests whose request line matches ``pattern``
+      (e.g. artifact uploads) stall; the others are forwarded;
+    - ``stall_after_upload(n)``: a connection that has sent ``n`` bytes stalls mid-transfer;
+    - ``die_after_upload(n, then)``: once a connection has sent ``n`` bytes, ``then()`` is
+      called (e.g. SIGKILL the server), every connection is reset and the port refuses
+      connections, as when the server's process dies;
+    - ``forward()``: back to forwarding (the server is back).
+
+    Every thread it starts ends at ``close()``.
+    """
+
+    def __init__(self, target: str | None = None, port: int | None = None) -> None:
+        import re as _re
+        import threading
+
+        self._re = _re
+        self._threading = threading
+        self.target = None
+        if target is not None:
+            from urllib.parse import urlparse
+
+            parsed = urlparse(target)
+            self.target = (parsed.hostname or "127.0.0.1", parsed.port or 80)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._lock = threading.Lock()
+        self._stalled = target is None
+        self._pattern: object = None
+        self._stall_after: int | None = None
+        self._die_after: int | None = None
+        self._then: object = None
+        self._dead = threading.Event()
+        self._closed = threading.Event()
+        self._sockets: set[socket.socket] = set()
+        self._threads: list[object] = []
+        self.bytes_up = 0
+        self.connections = 0
+        self.stalled_requests: list[bytes] = []
+        self._listener = self._listen()
+        self._spawn(self._accept_loop)
+
+    # -- commands ------------------------------------------------------------------------
+
+    def forward(self) -> None:
+        if self.target is None:
+            raise ValueError("a proxy with no target can only stall")
+        with self._lock:
+            self._stalled = False
+            self._pattern = None
+            self._stall_after = None
+        if self._dead.is_set():
+            self._dead.clear()
+            self._listener = self._listen()
+            self._spawn(self._accept_loop)
+
+    def stall(self) -> None:
+        with self._lock:
+            self._stalled = True
+
+    def stall_requests(self, pattern: str) -> None:
+        with self._lock:
+            self._pattern = self._re.compile(pattern.encode())
+
+    def stall_after_upload(self, n_bytes: int) -> None:
+        with self._lock:
+            self._stall_after = n_bytes
+
+    def die_after_upload(self, n_bytes: int, then: object = None) -> None:
+        with self._lock:
+            self._die_after = n_bytes
+            self._then = then
+
+    def die(self) -> None:
+        """Reset every connection and stop listening: the port now refuses connections."""
+        self._dead.set()
+        with self._lock:
+            sockets = list(self._sockets)
+            self._sockets.clear()
+        try:
+            self._listener.close()
+        except OSError:
+            pass
+        for sock in sockets:
+            _reset(sock)
+
+    def close(self) -> None:
+        self._closed.set()
+        self.die()
+        for thread in self._threads:
+            thread.join(5)
+
+    def __enter__(self) -> TcpProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _listen(self) -> socket.socket:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        listener.settimeout(0.2)
+        return listener
+
+    def _spawn(self, target: object, *args: object) -> None:
+        thread = self._threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _track(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.add(sock)
+
+    def _accept_loop(self) -> None:
+        listener = self._listener
+        while not self._closed.is_set() and not self._dead.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            self._track(client)
+            upstream = None
+            if self.target is not None and not self._stalled:
+                try:
+                    upstream = socket.create_connection(self.target, timeout=5)
+                    upstream.settimeout(None)
+                    self._track(upstream)
+                except OSError:
+                    _reset(client)  # the server behind is gone: reset, as a dead port would
+                    continue
+            state = {"stalled": upstream is None, "sent": 0}
+            self._spawn(self._client_to_server, client, upstream, state)
+            if upstream is not None:
+                self._spawn(self._server_to_client, upstream, client, state)
+
+    def _client_to_server(
+        self, client: socket.socket, upstream: socket.socket | None, state: dict[str, object]
+    ) -> None:
+        try:
+            while not self._closed.is_set():
+                chunk = client.recv(1 << 16)
+                if not chunk:
+                    break
+                with self._lock:
+                    self.bytes_up += len(chunk)
+                    pattern, stall_after = self._pattern, self._stall_after
+                    die_after, then = self._die_after, self._then
+                    globally_stalled = self._stalled
+                state["sent"] += len(chunk)
+                if not state["stalled"]:
+                    first_line = chunk.split(b"\r\n", 1)[0]
+                    if pattern is not None and self._re.match(rb"[A-Z]+ \S+ HTTP/", first_line):
+                        if pattern.search(first_line):
+                            self.stalled_requests.append(first_line)
+                            state["stalled"] = True
+                    if globally_stalled or (
+                        stall_after is not None and state["sent"] >= stall_after
+                    ):
+                        state["stalled"] = True
+                if die_after is not None and state["sent"] >= die_after:
+                    with self._lock:
+                        self._die_after = None
+                    if then is not None:
+                        then()
+                    self.die()
+                    return
+                if state["stalled"] or upstream is None:
+                    continue  # read and drop: the client waits for an answer that never comes
+                upstream.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            if upstream is not None and not state["stalled"]:
+                _reset(upstream)
+
+    def _server_to_client(
+        self, upstream: socket.socket, client: socket.socket, state: dict[str, object]
+    ) -> None:
+        try:
+            while not self._closed.is_set():
+                chunk = upstream.recv(1 << 16)
+                if not chunk:
+                    break
+                if state["stalled"]:
+                    continue
+                client.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            if not state["stalled"]:
+                _reset(client)
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with a TCP reset (SO_LINGER 0), as a killed process's sockets are."""
+    import struct
+
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+class MlflowServer:
+    """A private ``mlflow server`` (its own sqlite store and artifact folder) to kill at will.
+
+    Started in a process group of its own so that ``kill()`` reaches its uvicorn workers.
+    """
+
+    def __init__(self, root: Path, port: int | None = None) -> None:
+        self.root = root
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.artifacts = root / "artifacts"
+        self.backend = f"sqlite:///{root}/server.db"
+        self.log = root / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 180) -> MlflowServer:
+        self.root.mkdir(parents=True, exist_ok=True)
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("MLFLOW_", "AWS_")) or k == "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
+        }
+        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable, "-m", "mlflow", "server",
+                    "--backend-store-uri", self.backend,
+                    "--artifacts-destination", str(self.artifacts),
+                    "--serve-artifacts", "--host", "127.0.0.1", "--port", str(self.port),
+                    "--workers", "1",
+                ],
+                stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            )  # fmt: skip
+        wait_for_http(f"{self.url}/health", self.process, self.log, timeout=timeout)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the server and its workers (no clean shutdown)."""
+        import signal
+
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(10)
+        self.process = None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def mount_tmpfs(path: Path, size: str = "2m") -> None:
+    """Mount a tmpfs of ``size`` at ``path``; skip the test, loudly, if mounting is refused."""
+    path.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0777", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.skip(
+            f"SKIPPED LOUDLY: cannot mount a tmpfs at {path} (needs root or CAP_SYS_ADMIN): "
+            f"{result.stderr.strip()}. The disk-full / read-only store faults are NOT tested."
+        )
+
+
+def remount_readonly(path: Path) -> None:
+    result = subprocess.run(
+        ["mount", "-o", "remount,ro", str(path)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        pytest.skip(f"SKIPPED LOUDLY: cannot remount {path} read-only: {result.stderr.strip()}")
+
+
+def unmount(path: Path) -> None:
+    subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+
+
+@dataclass
+class Finished:
+    """How a process ended: exit code, output (stdout and stderr together), seconds taken."""
+
+    returncode: int
+    output: str
+    seconds: float
+    timed_out: bool = False
+
+
+class KedroProcess:
+    """``python -m kedro ARGS`` started in a process group of its own, output to a file.
+
+    ``finish(timeout)`` waits at most ``timeout`` seconds, then kills the whole group, so
+    that no process of a hung run outlives the test.
+    """
+
+    def __init__(self, project: Path, *args: str, cwd: Path | None = None, **extra_env: str):
+        import tempfile
+
+        self.args = args
+        self._out = tempfile.NamedTemporaryFile(  # closed in finish()
+            "w+b", prefix="kedro-", suffix=".log", delete=False
+        )
+        self.started = time.monotonic()
+        env = clean_environ(**extra_env)
+        env["COLUMNS"] = "1000"  # rich wraps at COLUMNS: keep paths and ids on one line
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "kedro", *args],
+            cwd=cwd or project,
+            env=env,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.pid = self.process.pid
+
+    def output(self) -> str:
+        return Path(self._out.name).read_text(errors="replace")
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def kill_group(self) -> None:
+        import signal
+
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def finish(self, timeout: float) -> Finished:
+        timed_out = False
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            self.kill_group()
+            self.process.wait(10)
+        seconds = time.monotonic() - self.started
+        # Whatever the run left behind in its group (workers, servers) goes too.
+        self.kill_group()
+        self._out.close()
+        text = self.output()
+        Path(self._out.name).unlink(missing_ok=True)
+        return Finished(self.process.returncode, text, seconds, timed_out)
+
+
+def kedro_bounded(project: Path, *args: str, timeout: float, **extra_env: str) -> Finished:
+    """``kedro ARGS`` that may hang today: killed (with its group) after ``timeout`` s."""
+    return KedroProcess(project, *args, **extra_env).finish(timeout)
+
+
+RELIABILITY_NODES = '''
+"""Nodes for the reliability tests: big payloads, a node that waits to be released."""
+
+import os
+import time
+from pathlib import Path
+
+
+def make_big(mib: int, label: str) -> bytes:
+    block = (label.encode() * 1024)[:1024] * 1024
+    return block * mib
+
+
+def wait_for_release(raw, release_file: str) -> int:
+    Path(release_file + ".started").write_text(str(os.getpid()))
+    deadline = time.monotonic() + 120
+    while not Path(release_file).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return len(raw)
+
+
+def make_big_and_signal(mib: int, label: str) -> tuple[bytes, int]:
+    return make_big(mib, label), mib
+
+
+def clobber(mib: int, target: str, label: str) -> int:
+    """Rewrite the file the previous node saved, as another run or a user would, at once."""
+    payload = (label.encode() * 1024)[:1024] * 1024
+    for _ in range(3):
+        with open(target, "wb") as stream:
+            for _ in range(mib):
+                stream.write(payload)
+    return mib
+
+
+def idle(big: bytes, seconds: float) -> int:
+    time.sleep(seconds)
+    return len(big)
+'''
+
+RELIABILITY_PIPELINES = '''
+"""The test project's pipelines plus those of the reliability tests."""
+
+from kedro.pipeline import Pipeline, node
+
+from tracked_project.nodes import explode, make_raw, report, summarize
+from tracked_project.reliability_nodes import (
+    clobber, idle, make_big, make_big_and_signal, wait_for_release,
+)
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    data = Pipeline([
+        node(make_raw, "params:n", "raw", name="make_raw"),
+        node(report, "raw", "stats_csv", name="report"),
+    ])
+    model = Pipeline([node(summarize, ["raw", "params:model"], "summary", name="summarize")])
+    failing = Pipeline([
+        node(make_raw, "params:n", "raw", name="make_raw"),
+        node(explode, "raw", "never_csv", name="explode"),
+    ])
+    big = Pipeline([node(make_big, ["params:mib", "params:label"], "big", name="make_big")])
+    big_then_idle = big + Pipeline(
+        [node(idle, ["big", "params:idle_seconds"], "idled", name="idle")]
+    )
+    big_then_clobber = Pipeline([
+        node(make_big_and_signal, ["params:mib", "params:label"], ["big", "big_saved"],
+             name="make_big"),
+        node(clobber, ["big_saved", "params:big_path", "params:clobber_label"], "clobbered",
+             name="clobber"),
+    ])
+    blocking = Pipeline([
+        node(make_raw, "params:n", "raw", name="make_raw"),
+        node(wait_for_release, ["raw", "params:release_file"], "waited", name="wait"),
+    ])
+    return {
+        "__default__": data + model, "data": data, "model": model, "failing": failing,
+        "big": big, "big_then_idle": big_then_idle, "big_then_clobber": big_then_clobber,
+        "blocking": blocking,
+    }
+'''
+
+RELIABILITY_CATALOG = """
+big:
+  type: kedro_mlflow.io.artifacts.MlflowArtifactDataset
+  dataset:
+    type: pickle.PickleDataset
+    filepath: data/06_models/big.pkl
+  artifact_path: models
+"""
+
+RELIABILITY_PARAMETERS = """
+mib: 4
+label: A
+clobber_label: B
+idle_seconds: 0
+release_file: release
+big_path: data/06_models/big.pkl
+"""
+
+
+def add_reliability_pipelines(project: Path) -> Path:
+    """Give a test project the pipelines big, big_then_idle, big_then_clobber, blocking."""
+    write(project / "src" / PACKAGE / "reliability_nodes.py", RELIABILITY_NODES)
+    write(project / "src" / PACKAGE / "pipeline_registry.py", RELIABILITY_PIPELINES)
+    write(project / "conf" / "base" / "catalog.yml", CATALOG + RELIABILITY_CATALOG)
+    write(project / "conf" / "base" / "parameters.yml", PARAMETERS + RELIABILITY_PARAMETERS)
+    return project
+
+
+def files_under(root: Path) -> set[Path]:
+    """Every file, folder and symlink under ``root`` (symlinks not followed)."""
+    if not root.exists():
+        return set()
+    return {path for path in root.rglob("*")}
+
+
+def sha256_of(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def local_artifact_dir(run: mlflow.entities.Run) -> Path:
+    """The folder of a run's artifacts in a local (file://) artifact store."""
+    from urllib.parse import unquote, urlparse
+
+    uri = run.info.artifact_uri
+    return Path(unquote(urlparse(uri).path)) if uri.startswith("file:") else Path(uri)
+
+
+def s3_client(endpoint: str) -> object:
+    """A boto3 S3 client of moto's server on loopback."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+
+
+def s3_location(artifact_uri: str) -> tuple[str, str]:
+    """``s3://bucket/a/b`` as ``(bucket, "a/b")``."""
+    bucket, _, key = artifact_uri.removeprefix("s3://").partition("/")
+    return bucket, key.rstrip("/")
+
+
+def tamper_bytes(data: bytes, how: str) -> bytes:
+    """``data`` changed in a way a digest must catch: same size, truncated or appended."""
+    if how == "same-size":
+        index = data.index(b"1")
+        return data[:index] + b"7" + data[index + 1 :]
+    if how == "truncated":
+        return data[:-3]
+    if how == "appended":
+        return data + b"5,6\n"
+    raise ValueError(how)
+
+
+def read_artifact(run: mlflow.entities.Run, artifact: str, s3_endpoint: str | None) -> bytes:
+    """The stored bytes of ``artifact`` of ``run``, read from the store itself."""
+    if run.info.artifact_uri.startswith("s3://"):
+        bucket, prefix = s3_location(run.info.artifact_uri)
+        body = s3_client(s3_endpoint or "").get_object(Bucket=bucket, Key=f"{prefix}/{artifact}")
+        return bytes(body["Body"].read())
+    return (local_artifact_dir(run) / artifact).read_bytes()
+
+
+def write_artifact(
+    run: mlflow.entities.Run, artifact: str, data: bytes, s3_endpoint: str | None
+) -> None:
+    """Overwrite ``artifact`` of ``run`` in the store behind MLflow's back."""
+    if run.info.artifact_uri.startswith("s3://"):
+        bucket, prefix = s3_location(run.info.artifact_uri)
+        s3_client(s3_endpoint or "").put_object(
+            Bucket=bucket, Key=f"{prefix}/{artifact}", Body=data
+        )
+        return
+    path = local_artifact_dir(run) / artifact
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+class ExampleTimeout(AssertionError):
+    """A call that had to end within a bound did not (see ``time_limit``)."""
+
+
+class time_limit:
+    """Interrupt the block after ``seconds`` with ``ExampleTimeout`` (main thread, SIGALRM).
+
+    For one example of a property-based test: pytest-timeout bounds the whole test once,
+    but Hypothesis would replay an example that hangs. pytest-timeout's own alarm is saved
+    and re-armed with what was left of it.
+    """
+
+    def __init__(self, seconds: float, what: str) -> None:
+        self.seconds = seconds
+        self.what = what
+
+    def __enter__(self) -> time_limit:
+        import signal
+
+        def expire(signum: int, frame: object) -> None:
+            raise ExampleTimeout(f"{self.what} did not end within {self.seconds} s")
+
+        self._started = time.monotonic()
+        self._previous = signal.signal(signal.SIGALRM, expire)
+        self._outer, _ = signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self._previous)
+        if self._outer:
+            left = self._outer - (time.monotonic() - self._started)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.01))
