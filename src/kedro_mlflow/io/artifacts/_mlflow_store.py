@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from kedro.io import DatasetError
 
-from kedro_mlflow import _tracking
+from kedro_mlflow import _bounds, _tracking
 from kedro_mlflow._lazy import artifact_repository_registry, mlflow
 
 if TYPE_CHECKING:
@@ -33,13 +33,14 @@ CHUNK = 1024 * 1024
 DIGEST_TAG_PREFIX = "kedro_mlflow.sha256/"
 INPUT_TAG_PREFIX = "kedro_mlflow.input/"
 _TAG_KEY_OK = re.compile(r"^[A-Za-z0-9_\-. /]+$")
-tracking_uri = _tracking.tracking_uri
+#: The tracking URI as printed in messages (no password).
+tracking_uri = _tracking.shown_tracking_uri
 
 
 def require_reachable(context: str) -> None:
     """Fail in seconds, naming the dataset, when the tracking server does not answer."""
     _tracking.require_reachable(
-        tracking_uri(),
+        _tracking.tracking_uri(),
         context,
         "Start the server or fix 'server.mlflow_tracking_uri' in mlflow.yml "
         "(or MLFLOW_TRACKING_URI).",
@@ -88,8 +89,9 @@ def get_run(
 
 def artifact_repository(run: Run) -> ArtifactRepository:
     """The repository holding ``run``'s artifacts (a local folder, a server, a bucket)."""
+    _bounds.apply(s3=str(run.info.artifact_uri).startswith("s3"))
     return artifact_repository_registry.get_artifact_repository(
-        run.info.artifact_uri, tracking_uri=tracking_uri()
+        run.info.artifact_uri, tracking_uri=_tracking.tracking_uri()
     )
 
 
