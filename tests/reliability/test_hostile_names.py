@@ -240,11 +240,11 @@ def test_partitioned_dataset_at_dot_or_dotdot_logs_inside_the_run(
             except DatasetError:
                 return
         run_dir = local_artifact_dir(mlflow.get_run(run.info.run_id))
-        logged = artifacts(run.info.run_id)
-        assert logged, "nothing was logged and no error was raised"
-        assert all(not bad_segments(name) for name in logged), logged
-        assert new_files_outside(before, files_under(store_root), run_dir) == []
         assert not at_filesystem_root.exists(), f"the save wrote {at_filesystem_root}"
+        assert new_files_outside(before, files_under(store_root), run_dir) == []
+        logged = artifacts(run.info.run_id)
+        assert logged, "nothing was logged into the run and no error was raised"
+        assert all(not bad_segments(name) for name in logged), logged
     finally:
         at_filesystem_root.unlink(missing_ok=True)
 
@@ -395,10 +395,11 @@ def test_crafted_local_entries_never_make_a_load_read_outside_the_run(
     assert new_files_outside(before, after, cache) == []
 
 
-KEY_SEGMENTS = st.sampled_from(["", ".", "..", "a", "b.csv", "c", "\\", "..\\x.csv"])
-HOSTILE_KEYS = st.lists(KEY_SEGMENTS, min_size=1, max_size=5).map(
-    lambda parts: "parts/" + "/".join(parts) + ".csv"
-)
+KEY_SEGMENTS = st.sampled_from(["", ".", "..", "a", "b.csv", "c", "\\", "..\\x"])
+#: Keys under the partition folder, each ending in a plain file name.
+HOSTILE_KEYS = st.tuples(
+    st.lists(KEY_SEGMENTS, min_size=1, max_size=5), st.sampled_from(["x.csv", "y.csv"])
+).map(lambda parts: "parts/" + "/".join(parts[0]) + "/" + parts[1])
 
 
 @pytest.mark.s3

@@ -65,7 +65,8 @@ def secret_project(project: Path, mlflow_server: str) -> None:
         """,
     )
     write(
-        project / "conf" / "local" / "credentials.yml",
+        # conf/base: read by every environment of the test (local, missing_run, server_down).
+        project / "conf" / "base" / "credentials.yml",
         f"""
         mlflow_credentials:
           MLFLOW_TRACKING_USERNAME: kmuser
