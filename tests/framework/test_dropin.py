@@ -377,22 +377,6 @@ def test_km_random_name_resolver_names_the_run(project):
     assert run.info.status == "FINISHED"
 
 
-def test_disable_hooks_for_plugins_with_the_wheel_name_disables_the_hook(project):
-    """`DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)` is what disables 2.0.3 (its wheel's
-    name); ours ignored it. ("kedro-mlflow" is covered in test_kedro_run.py.)
-
-    The hook would fail on the typo; disabled, it never reads mlflow.yml.
-    """
-    settings = project / "src" / PACKAGE / "settings.py"
-    settings.write_text(settings.read_text() + '\nDISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)\n')
-    write(project / "conf" / "local" / "mlflow.yml", "tracking:\n  experimet: {}\n")
-
-    kedro(project, "run", "--pipelines", "data", KEDRO_MLFLOW_DISABLE_TRACKING="1")
-
-    assert (project / "data" / "01_raw" / "raw.csv").is_file()
-    assert not (project / "mlflow.db").exists()
-
-
 #: Tags of 2.0.3 that are not run_params entries.
 UPSTREAM_EXTRA_TAGS = {"kedro_command"}
 

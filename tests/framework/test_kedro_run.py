@@ -173,13 +173,15 @@ def test_a_typo_in_mlflow_yml_fails_naming_the_key_and_file_writing_nothing(proj
     assert not (project / "data" / "01_raw" / "raw.csv").exists()
 
 
-def test_disable_hooks_for_plugins_with_the_distribution_name_disables_the_hook(project):
-    """Upstream's hook ignored `DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow",)`.
+@pytest.mark.parametrize("name", ["kedro-mlflow", "kedro_mlflow"])
+def test_disable_hooks_for_plugins_disables_the_hook_in_either_spelling(project, name):
+    """2.0.3's hook ignored `("kedro-mlflow",)`, the name its docs give; `("kedro_mlflow",)`,
+    its wheel's name, is what disabled it, and what ours first ignored.
 
     The hook would fail on the typo; disabled, it never reads mlflow.yml.
     """
     settings = project / "src" / PACKAGE / "settings.py"
-    settings.write_text(settings.read_text() + '\nDISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow",)\n')
+    settings.write_text(settings.read_text() + f"\nDISABLE_HOOKS_FOR_PLUGINS = ({name!r},)\n")
     write(project / "conf" / "local" / "mlflow.yml", "tracking:\n  experimet: {}\n")
 
     kedro(project, "run", "--pipelines", "data", KEDRO_MLFLOW_DISABLE_TRACKING="1")

@@ -49,15 +49,15 @@ _NOUNS = (
 
 
 def random_name() -> str:
-    """A readable run name, ``adjective-noun-NNN`` (``${km.random_name:}`` in mlflow.yml).
+    """A readable run name like MLflow's, ``adjective-noun-N`` (``${km.random_name:}``).
 
     Examples:
         >>> import re
-        >>> bool(re.fullmatch(r"[a-z]+-[a-z]+-\\d{3}", random_name()))
+        >>> bool(re.fullmatch(r"[a-z]+-[a-z]+-\\d{1,3}", random_name()))
         True
     """
     pick = secrets.SystemRandom()
-    return f"{pick.choice(_ADJECTIVES)}-{pick.choice(_NOUNS)}-{pick.randrange(1000):03d}"
+    return f"{pick.choice(_ADJECTIVES)}-{pick.choice(_NOUNS)}-{pick.randrange(1000)}"
 
 
 def register_resolvers() -> None:
