@@ -598,6 +598,8 @@ class Finished:
     output: str
     seconds: float
     timed_out: bool = False
+    #: Processes of the run's group still alive when its main process had exited.
+    outlived: bool = False
 
 
 class KedroProcess:
@@ -650,12 +652,20 @@ class KedroProcess:
             self.kill_group()
             self.process.wait(10)
         seconds = time.monotonic() - self.started
+        outlived = False
+        if not timed_out:
+            time.sleep(0.5)
+            try:
+                os.killpg(self.pid, 0)
+                outlived = True
+            except ProcessLookupError:
+                pass
         # Whatever the run left behind in its group (workers, servers) goes too.
         self.kill_group()
         self._out.close()
         text = self.output()
         Path(self._out.name).unlink(missing_ok=True)
-        return Finished(self.process.returncode, text, seconds, timed_out)
+        return Finished(self.process.returncode, text, seconds, timed_out, outlived)
 
 
 def kedro_bounded(project: Path, *args: str, timeout: float, **extra_env: str) -> Finished:

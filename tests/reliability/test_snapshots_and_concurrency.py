@@ -187,30 +187,50 @@ def test_rewriting_the_local_file_after_save_changes_neither_artifact_nor_digest
         assert_holds_its_own_data(run, uri)
 
 
-@pytest.mark.timeout(420, func_only=True)
-def test_two_kedro_runs_at_once_on_one_store_and_one_file_keep_their_own_data(
-    rproject: Path,
-) -> None:
-    """Rows: two kedro runs writing the same local file with background uploads (3 of 8 runs
-    hold the other run's data) and "two kedro runs at once on the same sqlite store: every
-    artifact in its own run". 3 rounds of 2 concurrent runs, labels A and B."""
-    for round_ in range(3):
+def run_pairs(project: Path, rounds: int, mib: int) -> None:
+    """``rounds`` times, two ``kedro run``s at once writing the same file (labels A and B)."""
+    for round_ in range(rounds):
         pair = [
             KedroProcess(
-                rproject,
+                project,
                 "run",
                 "--pipelines",
                 "big_then_idle",
                 "--params",
-                f"mib=32,label={label}{round_},idle_seconds=1",
+                f"mib={mib},label={label}{round_},idle_seconds=1",
             )
             for label in ("A", "B")
         ]
         for process in pair:
             result = process.finish(180)
             assert result.returncode == 0, result.output[-3000:]
+
+
+@pytest.mark.timeout(300, func_only=True)
+def test_two_kedro_runs_at_once_on_a_new_sqlite_store_both_succeed_in_their_own_runs(
+    rproject: Path,
+) -> None:
+    """Rule (faults): two kedro runs at once on the same sqlite store: every artifact in its
+    own run -- starting from a store that does not exist yet (both create it)."""
+    run_pairs(rproject, rounds=1, mib=1)
     uri = store_uri(rproject)
     runs = all_runs(uri)
+    assert len(runs) == 2
+    assert {run.info.status for run in runs} == {"FINISHED"}
+    for run in runs:
+        assert_holds_its_own_data(run, uri)
+
+
+@pytest.mark.timeout(420, func_only=True)
+def test_two_kedro_runs_writing_the_same_file_keep_their_own_data(rproject: Path) -> None:
+    """Rows: two kedro runs writing the same local file with background uploads -- 3 of 8
+    runs hold the other run's data; digest tags that do not match the stored file. The store
+    exists beforehand; 3 rounds of 2 concurrent runs, labels A and B, 32 MiB each."""
+    first = KedroProcess(rproject, "run", "--pipelines", "data").finish(120)
+    assert first.returncode == 0, first.output[-3000:]
+    run_pairs(rproject, rounds=3, mib=32)
+    uri = store_uri(rproject)
+    runs = [run for run in all_runs(uri) if "label" in run.data.params]
     assert len(runs) == 6
     assert {run.info.status for run in runs} == {"FINISHED"}
     for run in runs:

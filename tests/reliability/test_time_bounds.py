@@ -147,21 +147,29 @@ def mlflow_yml(project: Path, tracking_uri: str, **server: object) -> None:
 
 @pytest.mark.server
 @pytest.mark.timeout(240, func_only=True)
+@pytest.mark.parametrize("configured_by", ["mlflow.yml", "mlflow-variables"])
 def test_kedro_run_with_stalled_uploads_ends_failed_within_request_timeout(
-    project: Path, proxy: TcpProxy, mlflow_server: str
+    project: Path, proxy: TcpProxy, mlflow_server: str, configured_by: str
 ) -> None:
     """Rows: server stalls during a save (under kedro run, background uploads), and "the run
     ends within that bound after the last node, FAILED, listing what was not uploaded; a
     later kedro run works once the server is back".
 
-    ``server.request_timeout: 10`` in mlflow.yml; the tracking calls go through, every
-    artifact upload stalls.
+    ``server.request_timeout: 10`` in mlflow.yml, or MLflow's own variables
+    (``MLFLOW_HTTP_REQUEST_TIMEOUT=5``, ``MLFLOW_HTTP_REQUEST_MAX_RETRIES=1``); the tracking
+    calls go through, every artifact upload stalls.
     """
-    mlflow_yml(project, proxy.url, request_timeout=10)
+    if configured_by == "mlflow.yml":
+        mlflow_yml(project, proxy.url, request_timeout=10)
+        variables = {}
+    else:
+        mlflow_yml(project, proxy.url)
+        variables = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "5", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"}
     proxy.stall_requests(r"mlflow-artifacts")
-    stalled = kedro_bounded(project, "run", "--pipelines", "data", timeout=120)
+    stalled = kedro_bounded(project, "run", "--pipelines", "data", timeout=120, **variables)
     assert not stalled.timed_out, "kedro run hung on stalled uploads (killed at 120 s)"
     assert stalled.returncode != 0, stalled.output[-3000:]
+    assert not stalled.outlived, "a process of the kedro run outlived it"
     assert stalled.seconds < 10 + STARTUP_S, (
         f"kedro run took {stalled.seconds:.0f}s with stalled uploads and request_timeout 10 s"
     )
@@ -171,7 +179,7 @@ def test_kedro_run_with_stalled_uploads_ends_failed_within_request_timeout(
     assert stalled_run.info.run_id in stalled.output
 
     proxy.forward()  # the server is back
-    later = kedro_bounded(project, "run", "--pipelines", "data", timeout=120)
+    later = kedro_bounded(project, "run", "--pipelines", "data", timeout=120, **variables)
     assert later.returncode == 0, later.output[-3000:]
     _, later_run = project_runs(mlflow_server, project)
     assert later_run.info.status == "FINISHED"
@@ -264,6 +272,7 @@ def test_server_killed_during_kedro_run_uploads_fails_in_bound_and_the_run_is_cl
     after_kill = process.started + result.seconds - killed_at[0]
     assert not result.timed_out, "kedro run was still running 300 s after the server died"
     assert result.returncode != 0
+    assert not result.outlived, "a process of the kedro run outlived it"
     assert after_kill < DEFAULT_BOUND_S, f"kedro run ended {after_kill:.0f}s after the kill"
     assert_names_everything(result.output, "models/big.pkl", private_proxy.url)
     assert "not uploaded" in result.output or "failed" in result.output
