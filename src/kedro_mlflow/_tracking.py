@@ -119,11 +119,12 @@ def get_run(
         # Raised below, outside this block: MLflow's message may repeat a URL with a password,
         # and an exception raised here would carry it as its __context__.
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST" and _bounds.looks_like_timeout(exc):
-            failure = error(
+            # A dataset error becomes TrackingUnreachableError: a save keeps the data locally.
+            unreachable = issubclass(TrackingUnreachableError, error)
+            failure = (TrackingUnreachableError if unreachable else error)(
                 f"{context}: the MLflow tracking server at '{uri}' did not answer when asked "
                 f"for run '{run_id}' (timed out after {_bounds.describe()}): "
-                f"{redact(exc.message)}. Check that the server is up and answering; nothing "
-                f"was read from the run."
+                f"{redact(exc.message)}. Check that the server is up and answering."
             )
         else:
             failure = error(

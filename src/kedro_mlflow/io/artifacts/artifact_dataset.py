@@ -251,7 +251,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
     def load(self) -> Any:
         if self._run_id is None:
             return self._dataset.load()
-        context = self._context("Loading")
+        context = f"{self._context('Loading')} (artifact '{self.artifact}')"
         run = store.get_run(self._run_id, context, remember="ended")
         local = _cache.fetch(run, store.artifact_repository(run), self.artifact, context)
         data = self._reader(local).load()

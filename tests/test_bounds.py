@@ -1,0 +1,54 @@
+"""server.request_timeout turned into MLflow's own bounds; a variable the user set wins."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from kedro_mlflow import _bounds
+from kedro_mlflow._tracking import redact
+from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
+
+
+def test_the_default_bound_is_tens_of_seconds():
+    _bounds.apply()
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "9"
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "2"
+    assert os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] == "1"
+    assert "30 s" in _bounds.describe()
+
+
+def test_the_configured_bound_follows_a_change(monkeypatch):
+    monkeypatch.setenv(_bounds.REQUEST_TIMEOUT_ENV, "10")
+    _bounds.apply()
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "5"
+    monkeypatch.setenv(_bounds.REQUEST_TIMEOUT_ENV, "60")
+    _bounds.apply()
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "19"
+
+
+def test_a_variable_the_user_set_wins(monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    _bounds.apply()
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "2"
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
+    assert "MLFLOW_HTTP_REQUEST_TIMEOUT=2" in _bounds.describe()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "abc"])
+def test_a_nonsense_variable_falls_back_to_the_default(monkeypatch, value):
+    monkeypatch.setenv(_bounds.REQUEST_TIMEOUT_ENV, value)
+    assert _bounds.request_timeout() == _bounds.DEFAULT_REQUEST_TIMEOUT_S
+
+
+@pytest.mark.parametrize("value", [0, -5])
+def test_mlflow_yml_refuses_a_bound_that_is_not_positive(value):
+    with pytest.raises(ValueError, match="greater than 0"):
+        KedroMlflowConfig.model_validate({"server": {"request_timeout": value}})
+
+
+def test_redact_hides_every_password_in_a_text():
+    text = "POST http://u:p1@a:1/x then https://v:p2@b/y, sqlite:///x.db"
+    assert redact(text) == "POST http://u:***@a:1/x then https://v:***@b/y, sqlite:///x.db"
