@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export KEDRO_DISABLE_TELEMETRY := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test lint bench bench-smoke clean
+.PHONY: install demo test lint docs bench bench-smoke clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ demo: install
 		$(PY) -m pip install --quiet -e examples/spaceflights-mlflow
 	$(PY) examples/run_demo.py
 
+# The site from docs/ (mkdocs-material); the references are generated from the code by
+# docs/_gen/hooks.py, linted here since it is not part of the package.
+docs: install
+	$(PY) -m ruff check docs/_gen
+	$(PY) -m ruff format --check docs/_gen
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 bench: install
 	$(PY) benchmarks/run.py
 
@@ -35,4 +42,4 @@ bench-smoke: install
 	$(PY) benchmarks/run.py --smoke
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage*
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage* site

@@ -121,6 +121,18 @@ def _configure_boto(per_attempt: float) -> bool:
     return True
 
 
+def effective_total() -> float:
+    """The longest a call waits for a silent server now, MLflow's variables included."""
+    try:
+        per_attempt = float(os.environ.get(_TIMEOUT, "120"))
+        retries = int(os.environ.get(_RETRIES, "7"))
+        factor = float(os.environ.get(_BACKOFF, "2"))
+    except ValueError:
+        return request_timeout()
+    sleeping = sum(min(120.0, factor * float(2**n) + 1) for n in range(1, retries))
+    return per_attempt * (retries + 1) + sleeping
+
+
 def describe() -> str:
     """How calls are bounded now, for error messages: ``30 s (request_timeout)``..."""
     total = request_timeout()

@@ -200,6 +200,10 @@ def use_tracking_uri(settings: MlflowSettings) -> None:
         if settings.registry_uri:
             mlflow.set_registry_uri(settings.registry_uri)
     os.environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
+    if redact(settings.tracking_uri) != settings.tracking_uri:
+        # MLflow prints "View run ... at: <the tracking URI>" at the end of a run, password
+        # included: not for a URI holding one (our own messages show it redacted).
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     if settings.registry_uri:
         os.environ["MLFLOW_REGISTRY_URI"] = settings.registry_uri
 

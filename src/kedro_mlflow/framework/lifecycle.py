@@ -31,6 +31,7 @@ from kedro_mlflow.framework.node_runs import leave_node
 from kedro_mlflow.framework.params import log_parameters
 from kedro_mlflow.framework.preflight import check_catalog
 from kedro_mlflow.framework.stale_runs import process_tags
+from kedro_mlflow.framework.store_lock import open_store
 from kedro_mlflow.framework.tags import as_run_tags, run_tags
 from kedro_mlflow.io import artifacts
 from kedro_mlflow.io.artifacts import DISABLE_TRACKING_ENV, RUN_ID_ENV, tracking_disabled_by_env
@@ -66,6 +67,8 @@ class TrackedRun:
     #: The SIGTERM handler replaced for the duration of the run (restored at its end).
     saved_sigterm: Any = None
     ended: bool = False
+    #: The process that opened the run (a forked worker inherits the list, never ends it).
+    pid: int = field(default_factory=os.getpid)
 
 
 #: Runs opened by this process and not ended yet: ended FAILED at exit (an interrupt).
@@ -188,6 +191,7 @@ def open_run(settings: MlflowSettings, run_name: str) -> tuple[str, bool]:
         "Start it, or change 'server.mlflow_tracking_uri' in mlflow.yml or MLFLOW_TRACKING_URI.",
         error=MlflowConfigError,
     )
+    open_store(settings.tracking_uri)
     client = mlflow.MlflowClient()
     if requested:
         origin = (
@@ -302,7 +306,7 @@ def _restore_sigterm(tracked: TrackedRun) -> None:
 
 def _end_open_runs() -> None:
     """At exit: end FAILED the runs of ``kedro run``s that were interrupted."""
-    for tracked in list(_open):
+    for tracked in [run for run in _open if run.pid == os.getpid()]:
         logger.warning(
             "kedro run was interrupted: ending MLflow run '%s' FAILED (what was saved before "
             "is kept).",

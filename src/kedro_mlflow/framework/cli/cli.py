@@ -6,8 +6,10 @@ included: mlflow and pydantic are imported at their first use, inside the comman
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 from importlib import resources
@@ -125,6 +127,18 @@ def ui(
         )
     host = host or settings.config.ui.host
     port_text = str(port or settings.config.ui.port)
+    # mlflow ui logs a taken port and exits 0 seconds later: bind first, as uvicorn will.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, int(port_text)))
+    except OSError as exc:
+        reason = f"port {port_text} is already in use" if exc.errno == errno.EADDRINUSE else exc
+        raise click.ClickException(
+            f"Cannot serve the MLflow UI on {host}:{port_text}: {reason}. Choose another port "
+            f"with --port or 'ui.port' in mlflow.yml."
+        ) from exc
     command = [
         sys.executable, "-m", "mlflow", "ui",
         "--backend-store-uri", uri,
@@ -142,26 +156,38 @@ def ui(
     environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     click.echo(f"MLflow UI of '{redact(uri)}' on http://{host}:{port_text} (Ctrl+C to stop)")
     code = _serve(command, environ, project_path)
-    if code not in (0, -2, 130):  # -2 / 130: stopped with Ctrl+C
+    if code is not None:  # it stopped by itself: it serves until Ctrl+C or SIGTERM otherwise
         raise click.ClickException(
-            f"mlflow ui exited with code {code}. If port {port_text} is taken, choose another "
-            f"with --port or 'ui.port' in mlflow.yml."
+            f"mlflow ui on {host}:{port_text} stopped by itself (exit code {code}); its log "
+            f"above says why. If port {port_text} is taken, choose another with --port or "
+            f"'ui.port' in mlflow.yml."
         )
 
 
-def _serve(command: list[str], environ: dict[str, str], cwd: Path) -> int:
+def _serve(command: list[str], environ: dict[str, str], cwd: Path) -> int | None:
     """Run the server until it exits; a SIGTERM sent to us stops it too.
 
     Ctrl+C reaches the whole process group, but a SIGTERM (a process manager, ``kill``)
     reaches only this process: forward it, or the server and its workers outlive us.
+
+    Returns:
+        ``None`` when it was stopped (Ctrl+C, SIGTERM), else its exit code.
     """
     server = subprocess.Popen(command, env=environ, cwd=cwd)  # noqa: S603
-    previous = signal.signal(signal.SIGTERM, lambda signum, _: server.send_signal(signum))
+    stopped: list[int] = []
+
+    def forward(signum: int, _: object) -> None:
+        stopped.append(signum)
+        server.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
     try:
         while True:
             try:
-                return server.wait()
+                code = server.wait()
+                return None if stopped else code
             except KeyboardInterrupt:
+                stopped.append(signal.SIGINT)
                 continue  # the server got the same Ctrl+C; wait for it to stop
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -197,8 +197,8 @@ def wait_for_uploads(deadline_s: float | None = None) -> None:
     the process alive.
 
     Args:
-        deadline_s: How long to wait without any upload ending; ``None``: twice
-            ``server.request_timeout``.
+        deadline_s: How long to wait without any upload ending; ``None``: twice the bound
+            of one call (``server.request_timeout``, or MLflow's variables when set).
 
     Raises:
         DatasetError: Listing every artifact that could not be uploaded, with why.
@@ -210,7 +210,7 @@ def wait_for_uploads(deadline_s: float | None = None) -> None:
         return
     uploads.stop()
     jobs = uploads.jobs
-    quiet_for = 2 * _bounds.request_timeout() if deadline_s is None else deadline_s
+    quiet_for = 2 * _bounds.effective_total() if deadline_s is None else deadline_s
     pending = [job for job in jobs if not job.done.is_set()]
     if pending:
         logger.info("Waiting for %d MLflow artifact upload(s) to finish", len(pending))
