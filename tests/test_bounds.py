@@ -52,3 +52,34 @@ def test_mlflow_yml_refuses_a_bound_that_is_not_positive(value):
 def test_redact_hides_every_password_in_a_text():
     text = "POST http://u:p1@a:1/x then https://v:p2@b/y, sqlite:///x.db"
     assert redact(text) == "POST http://u:***@a:1/x then https://v:***@b/y, sqlite:///x.db"
+
+
+@pytest.mark.timeout(60, func_only=True)
+def test_an_s3_store_that_stops_answering_fails_a_save_within_the_bound(tmp_path, monkeypatch):
+    """boto3 has its own timeouts (60 s, 3 attempts): they follow server.request_timeout."""
+    import time
+
+    import mlflow
+    import pandas as pd
+    from kedro.io import DatasetError
+
+    from tests.helpers import DF, TcpProxy, csv, make_store
+
+    monkeypatch.setenv(_bounds.REQUEST_TIMEOUT_ENV, "6")
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with TcpProxy() as stalled:
+        monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", stalled.url)
+        make_store(f"sqlite:///{tmp_path}/mlflow.db", "s3://bucket/artifacts")
+        local = tmp_path / "f.csv"
+        started = time.monotonic()
+        with mlflow.start_run() as run, pytest.raises(DatasetError) as info:
+            csv(local).save(DF)
+        elapsed = time.monotonic() - started
+    assert elapsed < 20, f"the save took {elapsed:.0f}s against a stalled S3 endpoint"
+    assert run.info.run_id in str(info.value)
+    pd.testing.assert_frame_equal(pd.read_csv(local), DF)
