@@ -29,8 +29,8 @@ MARKER = re.compile(r"^<!-- generated: ([a-z-]+) -->$", re.MULTILINE)
 #: A section banner of the template (``# SERVER ----``), which describes no key.
 BANNER = re.compile(r"^[A-Z ]+-+$")
 #: Where the schema and the CLI live, newest layout first.
-SCHEMA_MODULES = ("kedro_mlflow.config.kedro_mlflow_config", "kedro_mlflow.framework.config")
-CLI_MODULES = ("kedro_mlflow.framework.cli.cli", "kedro_mlflow.framework.cli")
+SCHEMA_MODULE = "kedro_mlflow.config.kedro_mlflow_config"
+CLI_MODULE = "kedro_mlflow.framework.cli.cli"
 
 
 class GenerationError(RuntimeError):
@@ -66,17 +66,6 @@ def expand(markdown: str, root: Path) -> str:
     return MARKER.sub(replace, markdown)
 
 
-def _first_module(names: tuple[str, ...], attribute: str) -> Any:
-    for name in names:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        if hasattr(module, attribute):
-            return module
-    raise GenerationError(f"None of {', '.join(names)} defines {attribute}")
-
-
 def _rst_to_md(text: str) -> str:
     return re.sub(r"``([^`]+)``", r"`\1`", text)
 
@@ -98,12 +87,12 @@ def _prose(text: str) -> str:
 
 def schema() -> Any:
     """The pydantic model of the whole of ``mlflow.yml``."""
-    return _first_module(SCHEMA_MODULES, "KedroMlflowConfig").KedroMlflowConfig
+    return importlib.import_module(SCHEMA_MODULE).KedroMlflowConfig
 
 
 def template_path() -> Path:
     """The commented template ``kedro mlflow init`` writes."""
-    module = _first_module(SCHEMA_MODULES, "KedroMlflowConfig")
+    module = importlib.import_module(SCHEMA_MODULE)
     path = getattr(module, "TEMPLATE_PATH", None)
     if path is not None:
         return Path(path)
@@ -253,7 +242,7 @@ def mlflow_yml_template() -> str:
 
 def cli_group() -> Any:
     """The ``kedro mlflow`` click group."""
-    module = _first_module(CLI_MODULES, "commands")
+    module = importlib.import_module(CLI_MODULE)
     group = module.commands.commands.get("mlflow")
     if group is None:
         raise GenerationError(f"{module.__name__}.commands has no 'mlflow' group")

@@ -93,10 +93,7 @@ def test_ui_on_an_address_it_cannot_bind_says_why(in_process: Path) -> None:
     from click.testing import CliRunner
     from kedro.framework.startup import bootstrap_project
 
-    try:  # the layout of issue 7
-        from kedro_mlflow.framework.cli.cli import commands
-    except ImportError:
-        from kedro_mlflow.framework.cli import commands
+    from kedro_mlflow.framework.cli.cli import commands
 
     result = CliRunner().invoke(
         commands,

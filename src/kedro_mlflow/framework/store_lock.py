@@ -2,8 +2,9 @@
 
 MLflow creates a sqlite store's tables (its migrations) at the first use of the store in a
 process; two processes doing it at once race, and one fails ("table ... already exists").
-The first use of a sqlite store by a ``kedro run`` is made under an exclusive lock on a file
-beside the database, so that one process creates the tables and the other finds them.
+The first use of a sqlite store by a ``kedro run`` is made under an exclusive ``flock`` of the
+database file itself (independent of sqlite's own POSIX locks; no extra file in the project),
+so that one process creates the tables and the other finds them.
 """
 
 from __future__ import annotations
@@ -36,8 +37,7 @@ def open_store(uri: str) -> None:
     if database is None:
         return
     database.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = database.with_name(database.name + ".kedro-mlflow.lock")
-    with lock_path.open("a") as lock:
+    with database.open("ab") as lock:  # an empty file is a new sqlite database
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             mlflow.MlflowClient(uri).search_experiments(max_results=1)
