@@ -156,6 +156,8 @@ class _Queue:
 
 _queue: _Queue | None = None
 _lock = threading.Lock()
+#: The slowest transfer the wait's safety net allows for (bytes per second).
+SAFETY_NET_RATE = 1024 * 1024
 
 
 def start_background_uploads(max_workers: int = 4) -> None:
@@ -191,14 +193,15 @@ def log(upload: Upload) -> None:
 def wait_for_uploads(deadline_s: float | None = None) -> None:
     """Wait for every queued upload, record their digests; stop queueing.
 
-    Each upload is bounded by ``server.request_timeout`` per call to the server; an upload
-    still running ``deadline_s`` after the last one ended (or after this call, if none has
-    ended since) is abandoned and reported as not uploaded: its daemon thread never keeps
-    the process alive.
+    Each upload is bounded by ``server.request_timeout`` per call to the server and ends by
+    itself when the server stalls or dies. As a safety net, an upload still running
+    ``deadline_s`` after the last one ended (or after this call, if none has ended since) is
+    abandoned and reported as not uploaded: its daemon thread never keeps the process alive.
 
     Args:
         deadline_s: How long to wait without any upload ending; ``None``: twice the bound
-            of one call (``server.request_timeout``, or MLflow's variables when set).
+            of one call (``server.request_timeout``, or MLflow's variables when set) plus one
+            second per MiB still to upload.
 
     Raises:
         DatasetError: Listing every artifact that could not be uploaded, with why.
@@ -210,7 +213,32 @@ def wait_for_uploads(deadline_s: float | None = None) -> None:
         return
     uploads.stop()
     jobs = uploads.jobs
-    quiet_for = 2 * _bounds.effective_total() if deadline_s is None else deadline_s
+    _wait(jobs, deadline_s)
+    failures = [f"- {job.upload.describe()}: {job.error}" for job in jobs if job.error is not None]
+    by_run: dict[str, list[store.LoggedFile]] = {}
+    for job in jobs:
+        if job.error is None and job.result is not None:
+            by_run.setdefault(job.upload.run_id, []).extend(job.result)
+    for run_id, logged in by_run.items():
+        problem = _record(run_id, logged)
+        if problem is not None:
+            failures.append(f"- {problem}")
+    if failures:
+        raise DatasetError(
+            f"{len(failures)} of {len(jobs)} MLflow artifact upload(s) failed, not uploaded "
+            f"(their local files are kept):\n" + "\n".join(failures)
+        )
+
+
+def _wait(jobs: list[_Job], deadline_s: float | None) -> None:
+    """Wait for ``jobs``; those still running ``deadline_s`` after the last one ended fail."""
+    if deadline_s is None:
+        # A safety net: each upload ends by itself within its bounds when the server stalls
+        # or dies; a healthy upload of N MiB is given N more seconds (1 MiB/s) on top.
+        pending_bytes = sum(_size(job.upload) for job in jobs if not job.done.is_set())
+        quiet_for = 2 * _bounds.effective_total() + pending_bytes / SAFETY_NET_RATE
+    else:
+        quiet_for = deadline_s
     pending = [job for job in jobs if not job.done.is_set()]
     if pending:
         logger.info("Waiting for %d MLflow artifact upload(s) to finish", len(pending))
@@ -228,20 +256,16 @@ def wait_for_uploads(deadline_s: float | None = None) -> None:
         job.error = job.upload.failed(
             TimeoutError(f"still running {quiet_for:g} s after the last upload ended: abandoned")
         )
-    failures = [f"- {job.upload.describe()}: {job.error}" for job in jobs if job.error is not None]
-    by_run: dict[str, list[store.LoggedFile]] = {}
-    for job in jobs:
-        if job.error is None and job.result is not None:
-            by_run.setdefault(job.upload.run_id, []).extend(job.result)
-    for run_id, logged in by_run.items():
-        problem = _record(run_id, logged)
-        if problem is not None:
-            failures.append(f"- {problem}")
-    if failures:
-        raise DatasetError(
-            f"{len(failures)} of {len(jobs)} MLflow artifact upload(s) failed, not uploaded "
-            f"(their local files are kept):\n" + "\n".join(failures)
-        )
+
+
+def _size(upload: Upload) -> int:
+    total = 0
+    for local, _ in upload.files:
+        try:
+            total += local.stat().st_size
+        except OSError:
+            pass
+    return total
 
 
 def _record(run_id: str, logged: list[store.LoggedFile]) -> str | None:
