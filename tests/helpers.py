@@ -859,8 +859,12 @@ def write_artifact(
     path.write_bytes(data)
 
 
-class ExampleTimeout(AssertionError):
-    """A call that had to end within a bound did not (see ``time_limit``)."""
+class ExampleTimeout(BaseException):
+    """A call that had to end within a bound did not (see ``time_limit``).
+
+    A ``BaseException``, as pytest-timeout's own: code that catches ``Exception`` and goes
+    on (a retry loop, a listing that reports "could not be listed") cannot swallow it.
+    """
 
 
 class time_limit:
@@ -883,7 +887,8 @@ class time_limit:
 
         self._started = time.monotonic()
         self._previous = signal.signal(signal.SIGALRM, expire)
-        self._outer, _ = signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        # Fires again every second until the block is left, should one be swallowed anyway.
+        self._outer, _ = signal.setitimer(signal.ITIMER_REAL, self.seconds, 1.0)
         return self
 
     def __exit__(self, *exc: object) -> None:
