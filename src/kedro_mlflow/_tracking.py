@@ -6,10 +6,12 @@ probing first lets a save or a ``kedro run`` fail in seconds.
 
 from __future__ import annotations
 
+import re
 import socket
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from kedro_mlflow import _bounds
 from kedro_mlflow._lazy import mlflow
 from kedro_mlflow.exceptions import TrackingUnreachableError
 
@@ -22,6 +24,29 @@ REACH_TIMEOUT_S = 5.0
 SERVER_SCHEMES = frozenset({"http", "https", "databricks", "databricks-uc"})
 
 
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s:@'\"]*):[^@/\s'\"]*@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@host`` URI in it hidden.
+
+    Every URI kedro-mlflow prints (logs, errors) goes through here, and so does the text of
+    MLflow's exceptions, which repeat the URL they called.
+
+    Examples:
+        >>> redact("http://me:s3cret@host:5000/api failed")
+        'http://me:***@host:5000/api failed'
+        >>> redact("sqlite:////p/mlflow.db")
+        'sqlite:////p/mlflow.db'
+    """
+    return _USERINFO.sub(r"\g<scheme>\g<user>:***@", text)
+
+
+def shown_tracking_uri() -> str:
+    """The tracking URI of this process, as printed: without its password."""
+    return redact(tracking_uri())
+
+
 def is_server_uri(uri: str) -> bool:
     """Whether ``uri`` names a tracking server rather than a store on this machine.
 
@@ -32,21 +57,6 @@ def is_server_uri(uri: str) -> bool:
         False
     """
     return uri in SERVER_SCHEMES or urlparse(uri).scheme in SERVER_SCHEMES
-
-
-def redacted(uri: str) -> str:
-    """``uri`` without the password of a ``user:password@`` part, for messages and logs.
-
-    Examples:
-        >>> redacted("http://me:secret@127.0.0.1:5000")
-        'http://me:***@127.0.0.1:5000'
-    """
-    parsed = urlparse(uri)
-    if parsed.password is None:
-        return uri
-    netloc = parsed.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    return parsed._replace(netloc=f"{user}:***@{netloc[2]}").geturl()
 
 
 def tracking_uri() -> str:
@@ -68,6 +78,7 @@ def require_reachable(
     Raises:
         TrackingUnreachableError: (or ``error``) The server did not accept a connection in time.
     """
+    _bounds.apply()
     parsed = urlparse(uri)
     if parsed.scheme not in {"http", "https"}:
         return
@@ -77,8 +88,8 @@ def require_reachable(
             return
     except OSError as exc:
         raise error(
-            f"{context}: the MLflow tracking server at '{redacted(uri)}' is unreachable "
-            f"({exc}). {fix}"
+            f"{context}: the MLflow tracking server at '{redact(uri)}' is unreachable ({exc}). "
+            f"{fix}"
         ) from exc
 
 
@@ -99,14 +110,29 @@ def get_run(
         error: The exception class to raise.
         allow_deleted: Return a deleted run rather than refuse it.
     """
-    uri = redacted(tracking_uri())
+    _bounds.apply()
+    uri = shown_tracking_uri()
+    failure: Exception | None = None
     try:
         run = mlflow.MlflowClient().get_run(run_id)
     except mlflow.exceptions.MlflowException as exc:
-        raise error(
-            f"{context}: MLflow run '{run_id}' was not found on tracking URI '{uri}' "
-            f"({exc.message}). {fix}"
-        ) from exc
+        # Raised below, outside this block: MLflow's message may repeat a URL with a password,
+        # and an exception raised here would carry it as its __context__.
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST" and _bounds.looks_like_timeout(exc):
+            # A dataset error becomes TrackingUnreachableError: a save keeps the data locally.
+            unreachable = issubclass(TrackingUnreachableError, error)
+            failure = (TrackingUnreachableError if unreachable else error)(
+                f"{context}: the MLflow tracking server at '{uri}' did not answer when asked "
+                f"for run '{run_id}' (timed out after {_bounds.describe()}): "
+                f"{redact(exc.message)}. Check that the server is up and answering."
+            )
+        else:
+            failure = error(
+                f"{context}: MLflow run '{run_id}' was not found on tracking URI '{uri}' "
+                f"({redact(exc.message)}). {fix}"
+            )
+    if failure is not None:
+        raise failure
     if not allow_deleted and run.info.lifecycle_stage == "deleted":
         raise error(
             f"{context}: MLflow run '{run_id}' is deleted on tracking URI '{uri}'. Restore it "

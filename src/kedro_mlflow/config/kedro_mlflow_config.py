@@ -49,6 +49,14 @@ class ServerOptions(_Options):
     request_header_provider: RequestHeaderProviderOptions = Field(
         default_factory=RequestHeaderProviderOptions
     )
+    request_timeout: float = 30.0
+
+    @field_validator("request_timeout")
+    @classmethod
+    def _timeout_is_positive(cls, value: float) -> float:
+        if not 0 < value < float("inf"):
+            raise ValueError(f"must be a number of seconds greater than 0, got {value}")
+        return value
 
 
 class DisableTrackingOptions(_Options):

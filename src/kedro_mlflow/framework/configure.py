@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from kedro.config import MissingConfigException
 from kedro.utils import load_obj
 
+from kedro_mlflow import _bounds
 from kedro_mlflow._lazy import (
     abstract_request_header_provider,
     kedro_project,
@@ -24,6 +25,7 @@ from kedro_mlflow._lazy import (
     registry,
 )
 from kedro_mlflow._sizes import parse_size
+from kedro_mlflow._tracking import redact
 from kedro_mlflow.config.loading import read_config
 from kedro_mlflow.config.settings import MlflowSettings, resolve_settings
 from kedro_mlflow.exceptions import MlflowConfigError
@@ -69,6 +71,7 @@ def configure_tracking(context: KedroContext) -> MlflowSettings:
     )
     export_credentials(context.config_loader, settings)
     export_cache_limit(settings)
+    use_request_timeout(settings)
     use_tracking_uri(settings)
     use_request_header_provider(settings, context)
     ProjectExperimentProvider.settings = settings
@@ -192,6 +195,16 @@ def export_cache_limit(settings: MlflowSettings) -> None:
         os.environ[artifacts.CACHE_MAX_BYTES_ENV] = str(parse_size(limit))
 
 
+def use_request_timeout(settings: MlflowSettings) -> None:
+    """Bound every call to the server by ``server.request_timeout`` (see ``_bounds``).
+
+    Exported as ``KEDRO_MLFLOW_REQUEST_TIMEOUT`` for every thread and process of the run;
+    MLflow's own HTTP variables, when the user set them, win.
+    """
+    os.environ[_bounds.REQUEST_TIMEOUT_ENV] = f"{settings.config.server.request_timeout:g}"
+    _bounds.apply()
+
+
 def use_tracking_uri(settings: MlflowSettings) -> None:
     """Point MLflow (and child processes) at the settings' tracking and registry URIs.
 
@@ -205,13 +218,17 @@ def use_tracking_uri(settings: MlflowSettings) -> None:
             logger.info(
                 "MLflow run '%s' is already active: kedro runs join it, on tracking URI '%s'.",
                 active.info.run_id,
-                mlflow.get_tracking_uri(),
+                redact(mlflow.get_tracking_uri()),
             )
             return
         mlflow.set_tracking_uri(settings.tracking_uri)
         if settings.registry_uri:
             mlflow.set_registry_uri(settings.registry_uri)
     os.environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
+    if redact(settings.tracking_uri) != settings.tracking_uri:
+        # MLflow prints "View run ... at: <the tracking URI>" at the end of a run, password
+        # included: not for a URI holding one (our own messages show it redacted).
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     if settings.registry_uri:
         os.environ["MLFLOW_REGISTRY_URI"] = settings.registry_uri
 
@@ -302,15 +319,16 @@ def ensure_experiment(client: MlflowClient, settings: MlflowSettings) -> str:
                 logger.debug("Experiment '%s' was created concurrently: %s", name, exc)
     except mlflow.exceptions.MlflowException as exc:
         raise MlflowConfigError(
-            f"MLflow refused the tracking URI '{settings.tracking_uri}' (from "
-            f"{settings.tracking_uri_origin}): {exc.message} Fix 'server.mlflow_tracking_uri' "
-            f"in mlflow.yml or MLFLOW_TRACKING_URI."
-        ) from exc
+            f"MLflow refused the tracking URI '{redact(settings.tracking_uri)}' (from "
+            f"{settings.tracking_uri_origin}): {redact(exc.message)} Fix "
+            f"'server.mlflow_tracking_uri' in mlflow.yml or MLFLOW_TRACKING_URI."
+        ) from None  # MLflow's own exception may repeat the URI with its password
     if experiment.lifecycle_stage == "deleted":
         if not options.restore_if_deleted:
             raise MlflowConfigError(
                 f"MLflow experiment '{name}' is deleted on tracking URI "
-                f"'{settings.tracking_uri}'. Set 'tracking.experiment.restore_if_deleted: true' "
+                f"'{redact(settings.tracking_uri)}'. Set "
+                f"'tracking.experiment.restore_if_deleted: true' "
                 f"or another 'tracking.experiment.name' in {settings.where}, or restore it "
                 f"(mlflow experiments restore --experiment-id {experiment.experiment_id})."
             )

@@ -11,19 +11,28 @@ kedro run the parent of such runs instead).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import signal
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kedro.io import DatasetError
+
 from kedro_mlflow._lazy import mlflow
-from kedro_mlflow._tracking import get_run, require_reachable
+from kedro_mlflow._tracking import get_run, redact, require_reachable
 from kedro_mlflow.exceptions import MlflowConfigError
 from kedro_mlflow.framework import summary
+from kedro_mlflow.framework.artifact_location import check_follows_project
 from kedro_mlflow.framework.configure import configure_autologging, ensure_experiment
 from kedro_mlflow.framework.node_runs import leave_node
 from kedro_mlflow.framework.params import log_parameters
+from kedro_mlflow.framework.preflight import check_catalog
+from kedro_mlflow.framework.stale_runs import process_tags
+from kedro_mlflow.framework.store_lock import open_store
 from kedro_mlflow.framework.tags import as_run_tags, run_tags
 from kedro_mlflow.io import artifacts
 from kedro_mlflow.io.artifacts import DISABLE_TRACKING_ENV, RUN_ID_ENV, tracking_disabled_by_env
@@ -58,6 +67,16 @@ class TrackedRun:
     owned: bool = False
     saved_env: dict[str, str | None] = field(default_factory=dict)
     settings: MlflowSettings | None = None
+    #: The SIGTERM handler replaced for the duration of the run (restored at its end).
+    saved_sigterm: Any = None
+    ended: bool = False
+    #: The process that opened the run (a forked worker inherits the list, never ends it).
+    pid: int = field(default_factory=os.getpid)
+
+
+#: Runs opened by this process and not ended yet: ended FAILED at exit (an interrupt).
+_open: list[TrackedRun] = []
+_atexit_registered: list[bool] = []
 
 
 def start_tracking(
@@ -94,16 +113,20 @@ def start_tracking(
         logger.info("%s is set: no MLflow run is opened.", DISABLE_TRACKING_ENV)
         return tracked
 
+    # Catalog errors fail here, before a run exists (Kedro builds datasets lazily).
+    check_catalog(pipeline, catalog)
     tracked.run_id, tracked.owned = open_run(settings, run_name=",".join(names))
     try:
+        if tracked.owned:
+            _end_on_interrupt(tracked)
         _set_env(tracked.saved_env, RUN_ID_ENV, tracked.run_id)
         _set_env(tracked.saved_env, "MLFLOW_RUN_ID", None)
         _set_env(tracked.saved_env, "MLFLOW_TRACKING_URI", mlflow.get_tracking_uri())
         client = mlflow.MlflowClient()
-        client.log_batch(
-            tracked.run_id,
-            tags=as_run_tags(run_tags(settings, run_params, names)),
-        )
+        tags = run_tags(settings, run_params, names)
+        if tracked.owned:
+            tags |= process_tags()
+        client.log_batch(tracked.run_id, tags=as_run_tags(tags))
         log_parameters(
             client, tracked.run_id, config, pipeline=pipeline, catalog=catalog, where=settings.where
         )
@@ -115,7 +138,7 @@ def start_tracking(
     logger.info(
         "MLflow run '%s' on '%s' records this kedro run%s.",
         tracked.run_id,
-        mlflow.get_tracking_uri(),
+        redact(mlflow.get_tracking_uri()),
         "" if tracked.owned else " (it was already active: joined, left open)",
     )
     return tracked
@@ -171,6 +194,7 @@ def open_run(settings: MlflowSettings, run_name: str) -> tuple[str, bool]:
         "Start it, or change 'server.mlflow_tracking_uri' in mlflow.yml or MLFLOW_TRACKING_URI.",
         error=MlflowConfigError,
     )
+    open_store(settings.tracking_uri)
     client = mlflow.MlflowClient()
     if requested:
         origin = (
@@ -189,6 +213,7 @@ def open_run(settings: MlflowSettings, run_name: str) -> tuple[str, bool]:
         run = mlflow.start_run(run_id=requested, run_name=run_options.name)
     else:
         experiment_id = ensure_experiment(client, settings)
+        check_follows_project(client, settings, experiment_id)
         mlflow.set_experiment(experiment_id=experiment_id)
         run = mlflow.start_run(experiment_id=experiment_id, run_name=run_options.name or run_name)
     return run.info.run_id, True
@@ -197,44 +222,110 @@ def open_run(settings: MlflowSettings, run_name: str) -> tuple[str, bool]:
 def end_tracking(tracked: TrackedRun, status: str, *, raise_upload_errors: bool) -> None:
     """Wait for the uploads, end the run (if owned) with ``status``, restore the environment.
 
+    An upload that failed makes the run FAILED; its error lists what was not uploaded. When
+    the run cannot be ended (the server is gone), the error says so and how to close it
+    later; it is added to the list, never put in its place.
+
     Args:
         tracked: What ``start_tracking`` opened.
         status: ``FINISHED`` or ``FAILED``; ``FAILED`` when an upload failed.
         raise_upload_errors: Raise the error of failed uploads (after ending the run)
             rather than log it.
     """
+    if tracked.ended:
+        return
+    tracked.ended = True
+    if tracked in _open:
+        _open.remove(tracked)
+    _restore_sigterm(tracked)
     if tracked.run_id is None:
         _restore_env(tracked.saved_env)
         return
-    upload_error: Exception | None = None
+    problems: list[str] = []
     try:
         try:
             with summary.upload_progress(tracked.run_id):
                 artifacts.wait_for_uploads()
         except Exception as exc:
-            upload_error = exc
+            problems.append(str(exc))
             status = "FAILED"
-        # Runs that nodes of this thread left open, above the kedro run, end with it.
-        leave_node(failed=status == "FAILED")
-        if tracked.owned:
-            active = mlflow.active_run()
-            if active is not None and active.info.run_id == tracked.run_id:
-                mlflow.end_run(status)
+        try:
+            # Runs that nodes of this thread left open, above the kedro run, end with it.
+            leave_node(failed=status == "FAILED")
+            if tracked.owned:
+                active = mlflow.active_run()
+                if active is not None and active.info.run_id == tracked.run_id:
+                    mlflow.end_run(status)
+                else:
+                    mlflow.MlflowClient().set_terminated(tracked.run_id, status)
             else:
-                mlflow.MlflowClient().set_terminated(tracked.run_id, status)
-        else:
-            logger.info(
-                "MLflow run '%s' was active before kedro run: left open (its owner ends it).",
-                tracked.run_id,
+                logger.info(
+                    "MLflow run '%s' was active before kedro run: left open (its owner ends it).",
+                    tracked.run_id,
+                )
+        except Exception as exc:
+            problems.append(
+                f"MLflow run '{tracked.run_id}' could not be ended {status} on tracking URI "
+                f"'{redact(mlflow.get_tracking_uri())}' (is the server gone?): "
+                f"{redact(str(exc))}. It stays RUNNING: once the server is back, "
+                f"`kedro mlflow runs --close-stale` ends it FAILED."
             )
         _log_summary(tracked)
     finally:
         # After end_run, which unsets MLFLOW_RUN_ID.
         _restore_env(tracked.saved_env)
-    if upload_error is not None:
-        if raise_upload_errors:
-            raise upload_error
-        logger.error("Uploads into MLflow run '%s' failed: %s", tracked.run_id, upload_error)
+    if not problems:
+        return
+    message = f"MLflow run '{tracked.run_id}' ended {status}:\n" + "\n".join(problems)
+    if raise_upload_errors:
+        raise DatasetError(message)
+    logger.error("%s", message)
+
+
+def _end_on_interrupt(tracked: TrackedRun) -> None:
+    """End ``tracked`` FAILED if the process is interrupted (Ctrl+C, SIGTERM) or exits early.
+
+    Kedro calls no hook when a run is interrupted (``KeyboardInterrupt`` is not an
+    ``Exception``), and MLflow would end the run FINISHED at exit. SIGTERM, whose default is
+    to die at once, is turned into ``SystemExit(143)`` for the duration of the run, so that
+    the process unwinds and this exit handler ends the run FAILED.
+    """
+    _open.append(tracked)
+    if not _atexit_registered:
+        # Registered after mlflow's own exit handler, so it runs before it.
+        atexit.register(_end_open_runs)
+        _atexit_registered.append(True)
+    if threading.current_thread() is threading.main_thread():
+        tracked.saved_sigterm = signal.signal(signal.SIGTERM, _terminate)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _restore_sigterm(tracked: TrackedRun) -> None:
+    if tracked.saved_sigterm is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, tracked.saved_sigterm)
+        tracked.saved_sigterm = None
+
+
+def _end_open_runs() -> None:
+    """At exit: end FAILED the runs of ``kedro run``s that were interrupted."""
+    for tracked in [run for run in _open if run.pid == os.getpid()]:
+        logger.warning(
+            "kedro run was interrupted: ending MLflow run '%s' FAILED (what was saved before "
+            "is kept).",
+            tracked.run_id,
+        )
+        try:
+            end_tracking(tracked, "FAILED", raise_upload_errors=False)
+        except Exception as exc:
+            logger.error(
+                "MLflow run '%s' could not be ended FAILED: %s. Close it later with "
+                "`kedro mlflow runs --close-stale`.",
+                tracked.run_id,
+                redact(str(exc)),
+            )
 
 
 def _log_summary(tracked: TrackedRun) -> None:

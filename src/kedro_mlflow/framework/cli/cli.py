@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from kedro_mlflow._lazy import kedro_project, kedro_session
-from kedro_mlflow._tracking import is_server_uri
+from kedro_mlflow._lazy import kedro_project, kedro_session, mlflow
+from kedro_mlflow._tracking import is_server_uri, redact
 from kedro_mlflow.config.loading import display_path
 from kedro_mlflow.config.settings import MlflowSettings
 from kedro_mlflow.exceptions import MlflowConfigError
+from kedro_mlflow.framework import stale_runs
 from kedro_mlflow.framework.cli.cache import cache
 from kedro_mlflow.framework.cli.versions import pull, versions
 from kedro_mlflow.framework.configure import configure_tracking
@@ -125,7 +126,7 @@ def ui(
     uri = settings.tracking_uri
     if is_server_uri(uri):
         raise click.ClickException(
-            f"The tracking URI of this project is the server '{uri}' (from "
+            f"The tracking URI of this project is the server '{redact(uri)}' (from "
             f"{settings.tracking_uri_origin}): open it in a browser. `kedro mlflow ui` serves "
             f"local stores only (sqlite, databases)."
         )
@@ -158,7 +159,7 @@ def ui(
     environ = dict(os.environ)
     # Background jobs (used by GenAI evaluation) cost a slow start; opt back in with the env.
     environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-    click.echo(f"MLflow UI of '{uri}' on http://{host}:{port_text} (Ctrl+C to stop)")
+    click.echo(f"MLflow UI of '{redact(uri)}' on http://{host}:{port_text} (Ctrl+C to stop)")
     code = _serve(command, environ, project_path)
     if code is not None:  # it stopped by itself: it serves until Ctrl+C or SIGTERM otherwise
         raise click.ClickException(
@@ -201,6 +202,66 @@ def _serve(command: list[str], environ: dict[str, str], cwd: Path) -> int | None
 mlflow_commands.add_command(versions)
 mlflow_commands.add_command(pull)
 mlflow_commands.add_command(cache)
+
+
+@mlflow_commands.command(name="runs")
+@click.option("--env", "-e", default=None, help="The configuration environment (default: local).")
+@click.option(
+    "--stale",
+    "show_stale",
+    is_flag=True,
+    help="List the runs kedro run opened that are RUNNING with no live process.",
+)
+@click.option("--close-stale", is_flag=True, help="End those stale runs FAILED (listing each one).")
+@click.pass_obj
+def runs(
+    metadata: ProjectMetadata | None, env: str | None, show_stale: bool, close_stale: bool
+) -> None:
+    """List the project's runs left RUNNING (--stale), or end the stale ones (--close-stale).
+
+    A run is stale when the process of this host that opened it is gone (killed, or the
+    tracking server was down when it ended). Runs opened on another host are listed, never
+    closed from here.
+    """
+    project_path = _project(metadata)
+    settings = _settings(project_path, env)
+    _list_or_close_stale(settings, close=close_stale, everything=not (show_stale or close_stale))
+
+
+def _list_or_close_stale(settings: MlflowSettings, *, close: bool, everything: bool) -> None:
+    """The body of ``kedro mlflow runs``: bounded calls, errors naming the server."""
+    uri = redact(settings.tracking_uri)
+    try:
+        client = mlflow.MlflowClient(settings.tracking_uri)
+        found = stale_runs.open_runs(client, settings.project_path)
+    except Exception as exc:
+        raise click.ClickException(
+            f"Could not list the runs of tracking URI '{uri}': {redact(str(exc))}. Check that "
+            f"the server is up ('server.mlflow_tracking_uri' in mlflow.yml)."
+        ) from None
+    shown = found if everything else [run for run in found if run.stale]
+    if not shown:
+        click.echo(f"No {'' if everything else 'stale '}RUNNING run of this project on '{uri}'.")
+        return
+    click.echo(f"{'RUNNING' if everything else 'Stale'} run(s) of this project on '{uri}':")
+    for open_run in shown:
+        click.echo(f"  {open_run.describe()}")
+    if not close:
+        if not everything:
+            click.echo("End them FAILED with: kedro mlflow runs --close-stale")
+        return
+    failed = []
+    for open_run in shown:
+        try:
+            stale_runs.close(client, open_run)
+        except Exception as exc:
+            failed.append(f"{open_run.run_id}: {redact(str(exc))}")
+        else:
+            click.echo(f"Ended run {open_run.run_id} FAILED.")
+    if failed:
+        raise click.ClickException(
+            f"Could not end {len(failed)} run(s) on '{uri}':\n" + "\n".join(failed)
+        )
 
 
 def _settings(project_path: Path, env: str | None) -> MlflowSettings:

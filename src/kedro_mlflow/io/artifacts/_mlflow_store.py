@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from kedro.io import DatasetError
 
-from kedro_mlflow import _tracking
+from kedro_mlflow import _bounds, _tracking
 from kedro_mlflow._lazy import artifact_repository_registry, mlflow
 from kedro_mlflow.io.artifacts._names import is_clean
 
@@ -34,15 +34,15 @@ CHUNK = 1024 * 1024
 DIGEST_TAG_PREFIX = "kedro_mlflow.sha256/"
 _TAG_KEY_OK = re.compile(r"^[A-Za-z0-9_\-. /]+$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-tracking_uri = _tracking.tracking_uri
+#: The tracking URI as printed in messages (no password).
+tracking_uri = _tracking.shown_tracking_uri
 is_server_uri = _tracking.is_server_uri
-redacted = _tracking.redacted
 
 
 def require_reachable(context: str) -> None:
     """Fail in seconds, naming the dataset, when the tracking server does not answer."""
     _tracking.require_reachable(
-        tracking_uri(),
+        _tracking.tracking_uri(),
         context,
         "Start the server or fix 'server.mlflow_tracking_uri' in mlflow.yml "
         "(or MLFLOW_TRACKING_URI).",
@@ -97,8 +97,9 @@ def get_run(
 
 def artifact_repository(run: Run) -> ArtifactRepository:
     """The repository holding ``run``'s artifacts (a local folder, a server, a bucket)."""
+    _bounds.apply(s3=str(run.info.artifact_uri).startswith("s3"))
     return artifact_repository_registry.get_artifact_repository(
-        run.info.artifact_uri, tracking_uri=tracking_uri()
+        run.info.artifact_uri, tracking_uri=_tracking.tracking_uri()
     )
 
 
@@ -270,7 +271,7 @@ def missing_artifact(
     parent = artifact.rpartition("/")[0] or None
     return DatasetError(
         f"{context}: artifact '{artifact}' does not exist in MLflow run '{run.info.run_id}' "
-        f"(tracking URI '{redacted(tracking_uri())}'). The run contains: "
+        f"(tracking URI '{tracking_uri()}'). The run contains: "
         f"{_contents(repo, parent)}. "
         f"Check 'run_id' and 'artifact_path' of this dataset."
     )

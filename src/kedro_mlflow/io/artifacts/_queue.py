@@ -2,7 +2,7 @@
 
 Every save hands one ``Upload`` to ``log``. While background uploads are on in this
 process (the Kedro hook turns them on at the start of a run and waits at its end), the
-upload runs on a thread pool and ``log`` returns at once; the digests of a run's files are
+upload runs on a few daemon threads and ``log`` returns at once; the digests of a run's files are
 recorded in one batch when the queue is waited for, and a failure fails the run with the
 list of what was not uploaded. Otherwise (a notebook, a script, a ``ParallelRunner``
 worker process) the upload runs before ``log`` returns.
@@ -13,15 +13,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import queue
 import shutil
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kedro.io import DatasetError
 
+from kedro_mlflow import _bounds, _tracking
 from kedro_mlflow.io.artifacts import _mlflow_store as store
 from kedro_mlflow.io.artifacts import _snapshot, _versions
 
@@ -80,24 +82,37 @@ class Upload:
             What was logged, with the folder's own record (``_versions.folder_digest``)
             when the save wrote a folder.
         """
-        where = self.run.info.artifact_uri
+        failure: DatasetError | None = None
         try:
-            repo = store.artifact_repository(self.run)
-            where = store.store_location(self.run, repo)
-            logged = store.log_files(repo, self.files)
+            logged = store.log_files(store.artifact_repository(self.run), self.files)
         except Exception as exc:
-            self.discard()
-            raise DatasetError(
-                f"{self.context}: logging {self.describe()} into the artifact store '{where}' "
-                f"(tracking URI '{store.redacted(store.tracking_uri())}') failed: {exc}. Nothing "
-                f"was logged; the data was {self._kept_at()}."
-            ) from exc
+            # Raised outside this block: MLflow's message may repeat a URL with a password.
+            failure = self.failed(exc)
         self.discard()
+        if failure is not None:
+            raise failure
         logger.debug("Logged %s", self.describe())
         if self.cleanup is not None:
             shutil.rmtree(self.cleanup, ignore_errors=True)
         folder = _versions.folder_digest(self.artifact, logged) if self.artifact else None
         return [*logged, folder] if folder is not None else logged
+
+    def failed(self, exc: BaseException) -> DatasetError:
+        """The error of this upload failing with ``exc``: the server, the run, what is kept."""
+        server = store.tracking_uri()
+        if _bounds.looks_like_timeout(exc):
+            why = (
+                f"the server did not answer in time or the connection broke (bound: "
+                f"{_bounds.describe()})"
+            )
+        else:
+            why = "failed"
+        return _UploadFailed(
+            f"{self.context}: logging {self.describe()} (tracking URI '{server}', artifact "
+            f"location '{_tracking.redact(str(self.run.info.artifact_uri))}'): {why}: "
+            f"{_tracking.redact(str(exc))}. Nothing was logged; the data was {self._kept_at()}.",
+            timed_out=_bounds.looks_like_timeout(exc),
+        )
 
     def tags(self) -> dict[str, str]:
         """Run tags to record with the digests: the dataset's catalog name."""
@@ -124,12 +139,73 @@ class Upload:
         return dataclasses.replace(self, files=copies, snapshot=folder)
 
 
+class _UploadFailed(DatasetError):
+    """An upload failed; ``timed_out``: because the server did not answer."""
+
+    def __init__(self, message: str, *, timed_out: bool) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+@dataclass
+class _Job:
+    """One queued upload."""
+
+    upload: Upload
+    size: int = 0
+    done: threading.Event = field(default_factory=threading.Event)
+    result: list[store.LoggedFile] | None = None
+    error: BaseException | None = None
+
+
 @dataclass
 class _Queue:
     pid: int
-    executor: ThreadPoolExecutor
-    jobs: list[tuple[Upload, Future[list[store.LoggedFile]]]] = field(default_factory=list)
-    sizes: list[int] = field(default_factory=list)
+    max_workers: int
+    jobs: list[_Job] = field(default_factory=list)
+    todo: queue.SimpleQueue[_Job | None] = field(default_factory=queue.SimpleQueue)
+    workers: list[threading.Thread] = field(default_factory=list)
+    #: Set once an upload timed out: the uploads not yet started fail at once, naming it.
+    server_failed: list[str] = field(default_factory=list)
+
+    def submit(self, job: _Job) -> None:
+        self.jobs.append(job)
+        self.todo.put(job)
+        if len(self.workers) < min(self.max_workers, len(self.jobs)):
+            # Daemon threads: an upload that hangs despite its bounds never keeps the
+            # process alive; wait_for_uploads abandons it at its deadline.
+            worker = threading.Thread(
+                target=self.work,
+                name=f"kedro-mlflow-upload-{len(self.workers)}",
+                daemon=True,
+            )
+            worker.start()
+            self.workers.append(worker)
+
+    def work(self) -> None:
+        """Run uploads until told to stop; fail them at once once the server timed out."""
+        while (job := self.todo.get()) is not None:
+            try:
+                if self.server_failed:
+                    raise _UploadFailed(
+                        f"{job.upload.context}: logging {job.upload.describe()} was not "
+                        f"attempted: an earlier upload to '{store.tracking_uri()}' timed out "
+                        f"({self.server_failed[0]}). The data was saved locally at "
+                        f"'{job.upload.local_path}' but not logged.",
+                        timed_out=True,
+                    )
+                job.result = job.upload.run_upload()
+            except BaseException as exc:  # reported by wait_for_uploads
+                job.error = exc
+                if isinstance(exc, _UploadFailed) and exc.timed_out and not self.server_failed:
+                    self.server_failed.append(job.upload.describe())
+            finally:
+                job.done.set()
+
+    def stop(self) -> None:
+        """Let every worker end once it is idle."""
+        for _ in self.workers:
+            self.todo.put(None)
 
 
 @dataclass(frozen=True)
@@ -162,6 +238,8 @@ _queue: _Queue | None = None
 #: The queue being waited for: no longer taking uploads, still showing its progress.
 _waited: _Queue | None = None
 _lock = threading.Lock()
+#: The slowest transfer the wait's safety net allows for (bytes per second).
+SAFETY_NET_RATE = 1024 * 1024
 
 
 def start_background_uploads(max_workers: int = 4) -> None:
@@ -173,8 +251,7 @@ def start_background_uploads(max_workers: int = 4) -> None:
     global _queue  # noqa: PLW0603 - one upload queue per process, by design
     with _lock:
         if _queue is None or _queue.pid != os.getpid():
-            executor = ThreadPoolExecutor(max_workers, thread_name_prefix="kedro-mlflow-upload")
-            _queue = _Queue(os.getpid(), executor)
+            _queue = _Queue(os.getpid(), max_workers)
 
 
 def queued() -> bool:
@@ -190,15 +267,12 @@ def log(upload: Upload) -> None:
         DatasetError: (not queued) The upload or the digest record failed.
     """
     size = upload.size
-    with _lock:
-        queued = _queue is not None and _queue.pid == os.getpid()
-    if queued:
+    if queued():
         # Taken before save returns: the next node may rewrite the local file at once.
         snapshot = upload if upload.snapshot is not None else upload.snapshotted()
         with _lock:
             if _queue is not None and _queue.pid == os.getpid():
-                _queue.jobs.append((snapshot, _queue.executor.submit(snapshot.run_upload)))
-                _queue.sizes.append(size)
+                _queue.submit(_Job(snapshot, size))
                 return
         upload = snapshot
     problem = _record(upload.run_id, upload.run_upload(), upload.tags())
@@ -213,16 +287,14 @@ def log(upload: Upload) -> None:
 def upload_status() -> UploadStatus:
     """How far the background uploads of this process are (all zero when none are queued)."""
     with _lock:
-        queue = _queue or _waited
-        if queue is None or queue.pid != os.getpid():
+        uploads = _queue or _waited
+        if uploads is None or uploads.pid != os.getpid():
             return UploadStatus()
-        jobs = list(zip(queue.jobs, queue.sizes, strict=True))
-    finished = [size for (_, future), size in jobs if future.done()]
-    pending = tuple(
-        name for (upload, future), _ in jobs if not future.done() for _, name in upload.files
-    )
+        jobs = list(uploads.jobs)
+    finished = [job.size for job in jobs if job.done.is_set()]
+    pending = tuple(name for job in jobs if not job.done.is_set() for _, name in job.upload.files)
     return UploadStatus(
-        len(jobs), len(finished), sum(size for _, size in jobs), sum(finished), pending
+        len(jobs), len(finished), sum(job.size for job in jobs), sum(finished), pending
     )
 
 
@@ -236,61 +308,104 @@ def wait_for_artifact(run_id: str, artifact: str) -> bool:
         DatasetError: That upload failed.
     """
     with _lock:
-        queue = _queue
-        if queue is None or queue.pid != os.getpid():
+        uploads = _queue
+        if uploads is None or uploads.pid != os.getpid():
             return False
-        futures = [
-            future
-            for upload, future in queue.jobs
-            if upload.run_id == run_id and upload.artifact == artifact
+        jobs = [
+            job
+            for job in uploads.jobs
+            if job.upload.run_id == run_id and job.upload.artifact == artifact
         ]
-    for future in futures:
-        future.result()
-    return bool(futures)
+    for job in jobs:
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+    return bool(jobs)
 
 
-def wait_for_uploads() -> None:
-    """Block until every queued upload finished, record their digests; stop queueing.
+def wait_for_uploads(deadline_s: float | None = None) -> None:
+    """Wait for every queued upload, record their digests; stop queueing.
+
+    Each upload is bounded by ``server.request_timeout`` per call to the server and ends by
+    itself when the server stalls or dies. As a safety net, an upload still running
+    ``deadline_s`` after the last one ended (or after this call, if none has ended since) is
+    abandoned and reported as not uploaded: its daemon thread never keeps the process alive.
+
+    Args:
+        deadline_s: How long to wait without any upload ending; ``None``: twice the bound
+            of one call (``server.request_timeout``, or MLflow's variables when set) plus one
+            second per MiB still to upload.
 
     Raises:
         DatasetError: Listing every artifact that could not be uploaded, with why.
     """
     global _queue, _waited  # noqa: PLW0603
     with _lock:
-        queue, _queue = _queue, None
-        _waited = queue
-    if queue is None or queue.pid != os.getpid():
+        uploads, _queue = _queue, None
+        _waited = uploads
+    if uploads is None or uploads.pid != os.getpid():
         return
+    uploads.stop()
+    jobs = uploads.jobs
     try:
-        _finish(queue)
+        _wait(jobs, deadline_s)
     finally:
         with _lock:
             _waited = None
-
-
-def _finish(queue: _Queue) -> None:
-    wait([future for _, future in queue.jobs])
-    queue.executor.shutdown()
-    failures = [
-        f"- {upload.describe()}: {future.exception()}"
-        for upload, future in queue.jobs
-        if future.exception() is not None
-    ]
+    failures = [f"- {job.upload.describe()}: {job.error}" for job in jobs if job.error is not None]
     by_run: dict[str, list[store.LoggedFile]] = {}
     tags_by_run: dict[str, dict[str, str]] = {}
-    for upload, future in queue.jobs:
-        if future.exception() is None:
-            by_run.setdefault(upload.run_id, []).extend(future.result())
-            tags_by_run.setdefault(upload.run_id, {}).update(upload.tags())
+    for job in jobs:
+        if job.error is None and job.result is not None:
+            by_run.setdefault(job.upload.run_id, []).extend(job.result)
+            tags_by_run.setdefault(job.upload.run_id, {}).update(job.upload.tags())
     for run_id, logged in by_run.items():
         problem = _record(run_id, logged, tags_by_run[run_id])
         if problem is not None:
             failures.append(f"- {problem}")
     if failures:
         raise DatasetError(
-            f"{len(failures)} of {len(queue.jobs)} MLflow artifact upload(s) failed; their "
-            f"local files are kept:\n" + "\n".join(failures)
+            f"{len(failures)} of {len(jobs)} MLflow artifact upload(s) failed, not uploaded "
+            f"(their local files are kept):\n" + "\n".join(failures)
         )
+
+
+def _wait(jobs: list[_Job], deadline_s: float | None) -> None:
+    """Wait for ``jobs``; those still running ``deadline_s`` after the last one ended fail."""
+    if deadline_s is None:
+        # A safety net: each upload ends by itself within its bounds when the server stalls
+        # or dies; a healthy upload of N MiB is given N more seconds (1 MiB/s) on top.
+        pending_bytes = sum(_size(job.upload) for job in jobs if not job.done.is_set())
+        quiet_for = 2 * _bounds.effective_total() + pending_bytes / SAFETY_NET_RATE
+    else:
+        quiet_for = deadline_s
+    pending = [job for job in jobs if not job.done.is_set()]
+    if pending:
+        logger.info("Waiting for %d MLflow artifact upload(s) to finish", len(pending))
+    last_progress = time.monotonic()
+    while pending:
+        left = last_progress + quiet_for - time.monotonic()
+        if left <= 0:
+            break
+        pending[0].done.wait(min(left, 0.5))
+        still = [job for job in pending if not job.done.is_set()]
+        if len(still) < len(pending):
+            last_progress = time.monotonic()
+        pending = still
+    for job in pending:
+        job.error = job.upload.failed(
+            TimeoutError(f"still running {quiet_for:g} s after the last upload ended: abandoned")
+        )
+
+
+def _size(upload: Upload) -> int:
+    total = 0
+    for local, _ in upload.files:
+        try:
+            total += local.stat().st_size
+        except OSError:
+            pass
+    return total
 
 
 def _record(
@@ -300,5 +415,8 @@ def _record(
     try:
         store.record_digests(run_id, logged, tags)
     except Exception as exc:
-        return f"the sha256 digests of {len(logged)} file(s) of run '{run_id}' failed: {exc}"
+        return (
+            f"the sha256 digests of {len(logged)} file(s) of run '{run_id}' failed: "
+            f"{_tracking.redact(str(exc))}"
+        )
     return None

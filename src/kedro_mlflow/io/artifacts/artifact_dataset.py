@@ -432,7 +432,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
             if "?" in name or "#" in name or "%" in name:
                 raise DatasetError(
                     f"{self._context('Saving')}: the artifact name '{name}' holds '?', '#' "
-                    f"or '%', which the MLflow server at '{store.redacted(store.tracking_uri())}' "
+                    f"or '%', which the MLflow server at '{store.tracking_uri()}' "
                     f"would store under another name; nothing was saved or logged. Rename "
                     f"'artifact_path' ('{self._artifact_path}') or the file."
                 )
@@ -470,7 +470,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         source = self._source_run_id()
         if source is None and self._keep_local:
             return self._dataset.load()
-        context = self._context("Loading")
+        context = f"{self._context('Loading')} (artifact '{self.artifact}')"
         if source is None:
             source = self._logged_in_current_run(context)
         run = store.get_run(source, context, remember="ended", allow_deleted=False)
