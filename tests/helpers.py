@@ -899,3 +899,14 @@ class time_limit:
         if self._outer:
             left = self._outer - (time.monotonic() - self._started)
             signal.setitimer(signal.ITIMER_REAL, max(left, 0.01))
+
+
+def invoke(project: Path, *args: str) -> tuple[int, str]:
+    """`kedro mlflow ARGS` in this process, as Kedro's CLI calls it (metadata as obj)."""
+    from click.testing import CliRunner
+    from kedro.framework.startup import bootstrap_project
+
+    from kedro_mlflow.framework.cli import commands
+
+    result = CliRunner().invoke(commands, ["mlflow", *args], obj=bootstrap_project(project))
+    return result.exit_code, result.output

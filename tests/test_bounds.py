@@ -59,12 +59,16 @@ def test_an_s3_store_that_stops_answering_fails_a_save_within_the_bound(tmp_path
     """boto3 has its own timeouts (60 s, 3 attempts): they follow server.request_timeout."""
     import time
 
+    import boto3
     import mlflow
     import pandas as pd
     from kedro.io import DatasetError
 
     from tests.helpers import DF, TcpProxy, csv, make_store
 
+    # As in a fresh process: the S3 fixtures of other tests made boto3's default session,
+    # which kedro-mlflow leaves alone (it could be the user's own).
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     monkeypatch.setenv(_bounds.REQUEST_TIMEOUT_ENV, "6")
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",

@@ -9,22 +9,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
-from kedro.framework.startup import bootstrap_project
 
 from kedro_mlflow.config.kedro_mlflow_config import TEMPLATE_PATH, KedroMlflowConfig
 from kedro_mlflow.framework.cli import commands
-from tests.helpers import OMEGACONF_DEPRECATION, clean_environ, free_port, kedro, write
-
-
-def invoke(project: Path, *args: str) -> tuple[int, str]:
-    """`kedro mlflow ARGS` in this process, as Kedro's CLI calls it (metadata as obj)."""
-    result = CliRunner().invoke(commands, ["mlflow", *args], obj=bootstrap_project(project))
-    return result.exit_code, result.output
+from tests.helpers import OMEGACONF_DEPRECATION, clean_environ, free_port, invoke, kedro, write
 
 
 def test_init_writes_the_template_into_conf_local(project):

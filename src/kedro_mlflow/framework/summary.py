@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
 from kedro_mlflow._lazy import mlflow
 from kedro_mlflow._sizes import format_size
@@ -124,7 +125,10 @@ def ui_link(settings: MlflowSettings, experiment_id: str, run_id: str) -> tuple[
     """The run's page in the MLflow UI, and whether it needs ``kedro mlflow ui`` running."""
     uri = settings.tracking_uri
     if is_server_uri(uri) and uri.startswith(("http://", "https://")):
-        return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}", False
+        # A link to open in a browser: no user or password in it (the browser asks).
+        parsed = urlparse(uri)
+        page = parsed._replace(netloc=parsed.netloc.rpartition("@")[2]).geturl()
+        return f"{page.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}", False
     base = f"http://{settings.config.ui.host}:{settings.config.ui.port}"
     return f"{base}/#/experiments/{experiment_id}/runs/{run_id}", True
 
