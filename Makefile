@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 test: install lint
-	$(PY) -m pytest --cov --cov-report=term -p no:cacheprovider
+	$(PY) -m pytest -n 3 --dist loadgroup --cov --cov-report=term -p no:cacheprovider
 
 lint: install
 	$(PY) -m ruff check conftest.py src tests $(wildcard benchmarks examples)

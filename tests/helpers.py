@@ -234,6 +234,19 @@ def csv(path: Path, **kwargs: object) -> MlflowArtifactDataset:
     )
 
 
+def partitioned(path: Path | str, **kwargs: object) -> MlflowArtifactDataset:
+    """A ``PartitionedDataset`` of CSV files at ``path``, versioned."""
+    return MlflowArtifactDataset(
+        dataset={
+            "type": "partitions.PartitionedDataset",
+            "path": str(path),
+            "dataset": "pandas.CSVDataset",
+            "filename_suffix": ".csv",
+        },
+        **kwargs,
+    )
+
+
 # -- the hook's functions, in this process -------------------------------------------------
 
 

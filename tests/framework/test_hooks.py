@@ -69,13 +69,16 @@ def test_background_uploads_can_be_turned_off(in_process, mocker):
 
 
 def test_a_failed_upload_ends_the_run_failed_and_fails_kedro_run(in_process, monkeypatch):
-    def failed_uploads() -> None:
-        raise DatasetError("1 of 2 MLflow artifact upload(s) failed: raw.csv")
-
-    monkeypatch.setattr(io_artifacts, "wait_for_uploads", failed_uploads)
+    """Rule: uploads that fail (an artifact root under a regular file) fail the run."""
+    (in_process / "not-a-folder").write_text("")
+    write(
+        in_process / "conf" / "local" / "mlflow.yml",
+        "tracking:\n  experiment:\n    create_experiment_kwargs:\n"
+        "      artifact_location: not-a-folder/mlruns\n",
+    )
     monkeypatch.setenv("MLFLOW_RUN_ID", "")  # an empty variable is restored as it was
     with (
-        pytest.raises(DatasetError, match="upload"),
+        pytest.raises(DatasetError, match=r"upload\(s\) failed"),
         KedroSession.create(project_path=in_process) as session,
     ):
         session.run(pipeline_names=["data"])

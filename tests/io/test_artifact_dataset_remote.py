@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
 from kedro.io import DatasetError
 
-from kedro_mlflow.io.artifacts import MlflowArtifactDataset
-from tests.helpers import DF, artifacts, csv, free_port
-
-
-def partitioned(path: Path, **kwargs: object) -> MlflowArtifactDataset:
-    return MlflowArtifactDataset(
-        dataset={
-            "type": "partitions.PartitionedDataset",
-            "path": str(path),
-            "dataset": "pandas.CSVDataset",
-            "filename_suffix": ".csv",
-        },
-        **kwargs,
-    )
+from tests.helpers import DF, artifacts, csv, free_port, partitioned
 
 
 @pytest.fixture(params=["server_store", "s3_store"], ids=["http-proxied", "s3"])

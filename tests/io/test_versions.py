@@ -18,21 +18,9 @@ from kedro_mlflow.io.artifacts import (
     restore_version,
     verify,
 )
-from tests.helpers import DF, csv
+from tests.helpers import DF, csv, partitioned
 
 OLD = pd.DataFrame({"a": [1], "b": [2]})
-
-
-def partitioned(path: Path, **kwargs: object) -> MlflowArtifactDataset:
-    return MlflowArtifactDataset(
-        dataset={
-            "type": "partitions.PartitionedDataset",
-            "path": str(path),
-            "dataset": "pandas.CSVDataset",
-            "filename_suffix": ".csv",
-        },
-        **kwargs,
-    )
 
 
 def _runs_saving(dataset: MlflowArtifactDataset, *frames: object) -> list[str]:

@@ -35,6 +35,7 @@ from tests.helpers import (
     files_under,
     local_artifact_dir,
     make_store,
+    partitioned,
     s3_client,
     s3_location,
     time_limit,
@@ -43,18 +44,6 @@ from tests.helpers import (
 #: What data planted outside a run holds; a load must never return it.
 OUTSIDE = b"a,b\n666,666\n"
 GOOD = DF.to_csv(index=False).encode()
-
-
-def partitioned(path: Path | str, **kwargs: object) -> MlflowArtifactDataset:
-    return MlflowArtifactDataset(
-        dataset={
-            "type": "partitions.PartitionedDataset",
-            "path": str(path),
-            "dataset": "pandas.CSVDataset",
-            "filename_suffix": ".csv",
-        },
-        **kwargs,
-    )
 
 
 def load_all(dataset: MlflowArtifactDataset) -> dict[str, pd.DataFrame]:

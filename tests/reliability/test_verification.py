@@ -27,6 +27,7 @@ from tests.helpers import (
     Store,
     csv,
     local_artifact_dir,
+    partitioned,
     read_artifact,
     s3_client,
     s3_location,
@@ -48,18 +49,6 @@ def endpoint(store: Store, request: pytest.FixtureRequest) -> str | None:
     if store.artifact_root.startswith("s3://"):
         return request.getfixturevalue("s3_endpoint")  # type: ignore[no-any-return]
     return None
-
-
-def partitioned(path: Path, **kwargs: object) -> MlflowArtifactDataset:
-    return MlflowArtifactDataset(
-        dataset={
-            "type": "partitions.PartitionedDataset",
-            "path": str(path),
-            "dataset": "pandas.CSVDataset",
-            "filename_suffix": ".csv",
-        },
-        **kwargs,
-    )
 
 
 def load_all(dataset: MlflowArtifactDataset) -> dict[str, pd.DataFrame]:

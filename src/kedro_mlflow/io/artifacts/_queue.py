@@ -6,6 +6,9 @@ upload runs on a few daemon threads and ``log`` returns at once; the digests of 
 recorded in one batch when the queue is waited for, and a failure fails the run with the
 list of what was not uploaded. Otherwise (a notebook, a script, a ``ParallelRunner``
 worker process) the upload runs before ``log`` returns.
+
+Over the usual size because the queue, its jobs, the progress it reports and the digests it
+records share one lock and one life: split, each part would reach into the others' state.
 """
 
 from __future__ import annotations

@@ -1,4 +1,11 @@
-"""``MlflowArtifactDataset``: any local Kedro dataset, versioned as an MLflow artifact."""
+"""``MlflowArtifactDataset``: any local Kedro dataset, versioned as an MLflow artifact.
+
+Longer than the other rooms on purpose: this is the one public class users configure, and it
+keeps each decision a save or a load makes (which run, which name, which path) readable in
+one place. Everything that is not a decision lives beside it: names (``_names``), uploads and
+digests (``_queue``), verified loads and the cache (``_cache``), versions (``_versions``),
+lineage (``_lineage``), snapshots (``_snapshot``), the store's calls (``_mlflow_store``).
+"""
 
 from __future__ import annotations
 
@@ -367,16 +374,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
             raise
-        upload = _queue.Upload(
-            run,
-            files,
-            context,
-            self._target.path,
-            artifact=self.artifact,
-            dataset_name=self._catalog_name,
-            cleanup=scratch,
-        )
-        _queue.log(upload)
+        self._log(run, files, context, cleanup=scratch)
 
     def _save_privately(self, run: Run, data: Any, context: str) -> bool:
         """Save into a private file, copy it into place, and upload that file in the background.
@@ -399,7 +397,19 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        files = [(private, self.artifact)]
+        self._log(run, [(private, self.artifact)], context, snapshot=folder)
+        return True
+
+    def _log(
+        self,
+        run: Run,
+        files: list[tuple[Path, str]],
+        context: str,
+        *,
+        cleanup: Path | None = None,
+        snapshot: Path | None = None,
+    ) -> None:
+        """Hand the files one save wrote to the upload queue (``_queue.Upload``)."""
         _queue.log(
             _queue.Upload(
                 run,
@@ -408,10 +418,10 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
                 self._target.path,
                 artifact=self.artifact,
                 dataset_name=self._catalog_name,
-                snapshot=folder,
+                cleanup=cleanup,
+                snapshot=snapshot,
             )
         )
-        return True
 
     def _refuse_names_on_a_server(self, data: Any) -> None:
         """Refuse, before anything is written, names a server would store under another name.
