@@ -6,9 +6,12 @@ entries wrapped in ``MlflowArtifactDataset``), and per store (``remote``, ``runs
 wrapped entries with that store's ``mlflow.yml``. Catalog files are JSON, which is valid YAML.
 
 Pipelines: ``__default__`` (13 outputs: CSV, Parquet, pickle), ``big`` (4 large pickles, each
-read back by a node that then "computes" for ``sleep_s``), ``wide_<N>`` (one node, N outputs)
-and ``tiny`` (one output). A timing ``hookwrapper`` per hook spec, which pluggy runs around the
-plugins' implementations of that spec, writes its marks to ``BENCH_HOOK_TIMES`` when set.
+read back by a node that then "computes" for ``sleep_s``), ``wide_<N>`` (one node, N outputs),
+``tiny`` (one output) and ``ten`` (10 chained nodes, one small pickle each). A timing
+``hookwrapper`` per hook spec, which pluggy runs around the plugins' implementations of that
+spec, writes its marks to ``BENCH_HOOK_TIMES`` when set; ``BENCH_MLFLOW_FLOOR`` turns on a
+hook doing MLflow's floor (import, open the store, start and end a run) for a run without the
+plugin.
 """
 
 from __future__ import annotations
@@ -38,9 +41,9 @@ source_dir = "src"
 """
 
 SETTINGS = """\
-from benchproj.timing_hooks import TIMING
+from benchproj.timing_hooks import FLOOR, TIMING
 
-HOOKS = (TIMING,)
+HOOKS = (TIMING, FLOOR)
 CONFIG_LOADER_ARGS = {"base_env": "base", "default_run_env": "local"}
 """
 
@@ -96,6 +99,29 @@ class _Timing:
 
 
 TIMING = _Timing()
+
+
+class _Floor:
+    """With ``BENCH_MLFLOW_FLOOR`` set, what any tracked run pays, and nothing else: import
+    mlflow, open the store (``MLFLOW_TRACKING_URI``), start a run in ``MLFLOW_EXPERIMENT_NAME``
+    and end it."""
+
+    @hook_impl
+    def after_context_created(self):
+        if os.environ.get("BENCH_MLFLOW_FLOOR"):
+            import mlflow
+
+            mlflow.start_run()
+
+    @hook_impl
+    def after_pipeline_run(self):
+        if os.environ.get("BENCH_MLFLOW_FLOOR"):
+            import mlflow
+
+            mlflow.end_run()
+
+
+FLOOR = _Floor()
 '''
 
 NODES = '''\
@@ -144,6 +170,10 @@ def make_wide(n):
 
 def make_tiny():
     return {"x": 1}
+
+
+def step(tiny):
+    return {"x": tiny["x"] + 1}
 '''
 
 REGISTRY = '''\
@@ -180,8 +210,12 @@ def register_pipelines():
             node(nodes.use_big, [f"big_{{i}}", "params:sleep_s"], f"big_summary_{{i}}",
                  name=f"use_big_{{i}}"),
         ]
+    ten = [node(nodes.make_tiny, None, "ten_0", name="ten_0")]
+    for i in range(1, 10):
+        ten.append(node(nodes.step, f"ten_{{i - 1}}", f"ten_{{i}}", name=f"ten_{{i}}"))
     pipelines = {{
         "__default__": Pipeline(example),
+        "ten": Pipeline(ten),
         "big": Pipeline(big),
         "tiny": Pipeline([node(nodes.make_tiny, None, "tiny_out", name="tiny")]),
     }}
@@ -212,6 +246,7 @@ def plain_catalog() -> dict[str, dict]:
     entries["report"] = ("pandas.CSVDataset", "data/report/report.csv")
     entries["tiny_out"] = ("pickle.PickleDataset", "data/tiny/tiny.pkl")
     entries["wide_{i}"] = ("pickle.PickleDataset", "data/wide/{i}.pkl")
+    entries["ten_{i}"] = ("pickle.PickleDataset", "data/ten/{i}.pkl")
     return {name: {"type": kind, "filepath": path} for name, (kind, path) in entries.items()}
 
 

@@ -321,7 +321,7 @@ def render(report: Report, command: str, elapsed_s: float, facts: list[str]) -> 
         "",
         *facts,
         "",
-        "## Targets (issue 4)",
+        "## Targets",
         "",
     ]
     rows = []

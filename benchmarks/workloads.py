@@ -27,6 +27,7 @@ IMPORT_PLAIN = "from kedro_datasets.pandas import CSVDataset"
 IMPORT_OURS = "from kedro_mlflow.io.artifacts import MlflowArtifactDataset\n" + IMPORT_PLAIN
 IMPORT_HOOK = IMPORT_OURS + "\nimport kedro_mlflow.framework.hooks"
 NO_PLUGIN = "the same run, plain datasets, no plugin"
+FLOOR = "the same run, plain datasets, no plugin, a hook doing MLflow's floor"
 STORE_TEXT = {"local": "local sqlite store, file artifacts", "http": "`mlflow server` over HTTP"}
 
 
@@ -348,9 +349,10 @@ def kedro_runs(s: Session) -> None:
         cases = kedro_variants(s, "__default__", "mlflow", s.local_uri, "bench-kedro", installed)
         title = "6. `kedro run` of the benchmark's project: 13 datasets (4 CSV, 4 Parquet, "
         title += "5 pickle), local sqlite store"
-        c = s.compare(title, cases, weight="mid", detail="hooks")
+        c = s.compare(title, with_floor(s, cases, "__default__"), weight="mid", detail="hooks")
         name = "kedro run, 13 versioned datasets (bench project)"
         s.target(c, name=name, baseline=NO_PLUGIN, limit=1.30)
+        s.target(c, name=f"{name}, above MLflow's floor", baseline=FLOOR, base="floor", limit=1.05)
     if example is None:
         s.report.notes.append("`examples/` holds no Kedro project: workload 6 ran the bench one.")
         return
@@ -364,6 +366,34 @@ def kedro_runs(s: Session) -> None:
     title += "plain = the same catalog unwrapped, run without the plugin)"
     c = s.compare(title, cases, weight="mid")
     s.target(c, name=f"kedro run, examples/{example.name}", baseline=NO_PLUGIN, limit=1.30)
+
+
+def with_floor(s: Session, cases: dict[str, Case], pipeline: str) -> dict[str, Case]:
+    """``cases`` with ``floor`` after ``plain``: the run without the plugin, plus MLflow's floor.
+
+    The floor is what any tracked run pays whatever the plugin: import mlflow, open the store,
+    start a run and end it (the project's ``BENCH_MLFLOW_FLOOR`` hook); ours against it is
+    the plugin's own cost.
+    """
+    name = "plain datasets, no plugin, MLflow's floor"
+    without = s.shadow("main", False)
+    floor = s.kedro_run(name, without, "local", pipeline, s.local_uri, "bench-kedro")
+    floor.env["BENCH_MLFLOW_FLOOR"] = "1"
+    rest = {key: case for key, case in cases.items() if key != "plain"}
+    return {"plain": cases["plain"], "floor": floor, **rest}
+
+
+# -- 8: a short kedro run --------------------------------------------------------------------------
+
+
+def ten_nodes(s: Session) -> None:
+    """What the plugin costs a ``kedro run`` that takes about a second without it."""
+    cases = with_floor(s, kedro_variants(s, "ten", "mlflow", s.local_uri, "bench-kedro"), "ten")
+    title = "8. `kedro run` of 10 tiny nodes (one small pickle each), local sqlite store"
+    c = s.compare(title, cases, weight="mid", detail="hooks")
+    name = "kedro run, 10 tiny nodes"
+    s.target(c, name=name, baseline=NO_PLUGIN, limit=1.50)
+    s.target(c, name=f"{name}, above MLflow's floor", baseline=FLOOR, base="floor", limit=1.05)
 
 
 def example_project() -> Path | None:
@@ -468,4 +498,5 @@ WORKLOADS: dict[int, tuple[str, Callable[[Session], None]]] = {
     5: ("load the big pickle from a past run", loads),
     6: ("kedro run of whole projects", kedro_runs),
     7: ("scale: datasets in a run, runs in a store", scale),
+    8: ("kedro run of 10 tiny nodes", ten_nodes),
 }
