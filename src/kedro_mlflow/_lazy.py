@@ -1,8 +1,9 @@
-"""The one place where kedro-mlflow imports mlflow, pydantic and Kedro's project modules.
+"""The one place where kedro-mlflow imports mlflow, pydantic, omegaconf and Kedro's project modules.
 
 Kedro imports the hook and the CLI on every ``kedro`` command, and the dataset class each
 time a catalog is built. Importing mlflow there would cost every command a second or more
-and ~190 MiB; pydantic is only needed once ``mlflow.yml`` is read; and importing
+and ~190 MiB; pydantic and omegaconf (``kedro.config``, ~0.1 s) are only needed once
+``mlflow.yml`` is read; and importing
 ``kedro.framework.project`` configures logging, which a library must not do on import.
 Each name below is a stand-in that imports the real module at its first attribute access;
 mypy sees the real module, so every use stays type-checked.
@@ -37,6 +38,9 @@ class _LazyModule:
 
 if TYPE_CHECKING:
     import mlflow
+    import omegaconf
+    import yaml
+    from kedro import config as kedro_config
     from kedro.framework import project as kedro_project
     from kedro.framework import session as kedro_session
     from mlflow.store.artifact import artifact_repository_registry
@@ -44,6 +48,9 @@ if TYPE_CHECKING:
 
 else:
     mlflow = lazy_module("mlflow")
+    omegaconf = lazy_module("omegaconf")
+    yaml = lazy_module("yaml")
+    kedro_config = lazy_module("kedro.config")
     kedro_project = lazy_module("kedro.framework.project")
     kedro_session = lazy_module("kedro.framework.session")
     artifact_repository_registry = lazy_module("mlflow.store.artifact.artifact_repository_registry")
@@ -55,9 +62,12 @@ else:
 __all__ = [
     "abstract_request_header_provider",
     "artifact_repository_registry",
+    "kedro_config",
     "kedro_project",
     "kedro_session",
     "lazy_module",
     "mlflow",
+    "omegaconf",
     "registry",
+    "yaml",
 ]

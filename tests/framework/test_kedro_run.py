@@ -228,7 +228,7 @@ def test_loading_the_hook_module_imports_no_heavy_module(tmp_path: Path):
     probe = (
         "import sys, kedro_mlflow.framework.hooks, kedro_mlflow.framework.cli,"
         " kedro_mlflow.io.artifacts;"
-        "print([m for m in ('mlflow', 'pandas', 'pydantic',"
+        "print([m for m in ('mlflow', 'pandas', 'pydantic', 'omegaconf',"
         " 'kedro_mlflow.config.kedro_mlflow_config') if m in sys.modules])"
     )
     result = subprocess.run(

@@ -13,12 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import omegaconf
-import yaml
-from kedro.config import MissingConfigException
-from omegaconf import OmegaConf
-
-from kedro_mlflow._lazy import lazy_module
+from kedro_mlflow._lazy import kedro_config, lazy_module, omegaconf, yaml
 from kedro_mlflow.exceptions import MlflowConfigError
 
 if TYPE_CHECKING:
@@ -65,14 +60,13 @@ def register_resolvers() -> None:
 
     One name per read of the configuration: every use in it resolves to the same name.
     """
-    if OmegaConf.has_resolver("km.random_name"):
+    omega = omegaconf.OmegaConf
+    if omega.has_resolver("km.random_name"):
         return
     # omegaconf 2.4 renamed register_new_resolver, which it now deprecates; Kedro 1.x
     # also runs on 2.3, which has only the old name.
     major, minor = (int(part) for part in omegaconf.__version__.split(".")[:2])
-    register = (
-        OmegaConf.register_resolver if (major, minor) >= (2, 4) else OmegaConf.register_new_resolver
-    )
+    register = omega.register_resolver if (major, minor) >= (2, 4) else omega.register_new_resolver
     register("km.random_name", random_name, use_cache=True)
 
 
@@ -151,7 +145,7 @@ def read_config(config_loader: Any, project_path: Path) -> tuple[KedroMlflowConf
     files = config_files(config_loader)
     try:
         raw = config_loader[CONFIG_KEY]
-    except MissingConfigException:
+    except kedro_config.MissingConfigException:
         logger.debug("No mlflow.yml in the project: using kedro-mlflow's defaults.")
         raw = {}
     except KeyError as exc:

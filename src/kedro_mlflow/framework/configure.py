@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kedro.config import MissingConfigException
 from kedro.utils import load_obj
 
 from kedro_mlflow import _bounds
 from kedro_mlflow._lazy import (
     abstract_request_header_provider,
+    kedro_config,
     kedro_project,
     mlflow,
     registry,
@@ -163,7 +163,7 @@ def export_credentials(config_loader: Any, settings: MlflowSettings) -> None:
         return
     try:
         credentials = config_loader["credentials"]
-    except MissingConfigException:
+    except kedro_config.MissingConfigException:
         credentials = {}
     entry = credentials.get(name)
     example = f"{name}:\n    MLFLOW_TRACKING_USERNAME: ...\n    MLFLOW_TRACKING_PASSWORD: ..."
