@@ -10,6 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "kedro_mlflow"
 MODULES = sorted(PACKAGE.rglob("*.py"))
 #: The modules allowed to import mlflow or pydantic when they are imported themselves.
+#: Nothing imports omegaconf (``kedro.config`` too) when imported: it costs ~0.1 s to load.
 HEAVY_IMPORTERS = {"_lazy.py", "config/kedro_mlflow_config.py"}
 
 
@@ -54,6 +55,11 @@ def test_config_knows_nothing_of_framework_or_io(path):
 @pytest.mark.parametrize("path", [p for p in MODULES if _ours(p) not in HEAVY_IMPORTERS], ids=_ours)
 def test_mlflow_and_pydantic_are_imported_through_the_lazy_boundary(path):
     assert not _imports_any(path, ("mlflow", "pydantic"))
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if _ours(p) != "_lazy.py"], ids=_ours)
+def test_omegaconf_is_imported_through_the_lazy_boundary(path):
+    assert not _imports_any(path, ("omegaconf", "kedro.config"))
 
 
 def test_exceptions_import_nothing_heavy():
