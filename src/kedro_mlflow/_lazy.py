@@ -3,8 +3,8 @@
 Kedro imports the hook and the CLI on every ``kedro`` command, and the dataset class each
 time a catalog is built. Importing mlflow there would cost every command a second or more
 and ~190 MiB; pydantic and omegaconf (``kedro.config``, ~0.1 s) are only needed once
-``mlflow.yml`` is read; and importing
-``kedro.framework.project`` configures logging, which a library must not do on import.
+``mlflow.yml`` is read; and importing ``kedro.framework.project`` configures logging, which
+a library must not do on import.
 Each name below is a stand-in that imports the real module at its first attribute access;
 mypy sees the real module, so every use stays type-checked.
 """
