@@ -726,27 +726,17 @@ def idle(big: bytes, seconds: float) -> int:
     return len(big)
 '''
 
-RELIABILITY_PIPELINES = '''
-"""The test project's pipelines plus those of the reliability tests."""
+#: The test project's pipelines plus those of the reliability tests.
+RELIABILITY_PIPELINES = (
+    PIPELINE_REGISTRY.replace("def register_pipelines", "def _registered")
+    + """
 
-from kedro.pipeline import Pipeline, node
-
-from tracked_project.nodes import explode, make_raw, report, summarize
 from tracked_project.reliability_nodes import (
     clobber, idle, make_big, make_big_and_signal, wait_for_release,
 )
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    data = Pipeline([
-        node(make_raw, "params:n", "raw", name="make_raw"),
-        node(report, "raw", "stats_csv", name="report"),
-    ])
-    model = Pipeline([node(summarize, ["raw", "params:model"], "summary", name="summarize")])
-    failing = Pipeline([
-        node(make_raw, "params:n", "raw", name="make_raw"),
-        node(explode, "raw", "never_csv", name="explode"),
-    ])
     big = Pipeline([node(make_big, ["params:mib", "params:label"], "big", name="make_big")])
     big_then_idle = big + Pipeline(
         [node(idle, ["big", "params:idle_seconds"], "idled", name="idle")]
@@ -762,11 +752,11 @@ def register_pipelines() -> dict[str, Pipeline]:
         node(wait_for_release, ["raw", "params:release_file"], "waited", name="wait"),
     ])
     return {
-        "__default__": data + model, "data": data, "model": model, "failing": failing,
-        "big": big, "big_then_idle": big_then_idle, "big_then_clobber": big_then_clobber,
-        "blocking": blocking,
+        **_registered(), "big": big, "big_then_idle": big_then_idle,
+        "big_then_clobber": big_then_clobber, "blocking": blocking,
     }
-'''
+"""
+)
 
 RELIABILITY_CATALOG = """
 big:
