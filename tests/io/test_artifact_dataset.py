@@ -16,7 +16,7 @@ import yaml
 from kedro.io import AbstractDataset, DataCatalog, DatasetError, MemoryDataset
 from kedro_datasets.pandas import CSVDataset
 
-from kedro_mlflow.io.artifacts import MlflowArtifactDataset
+from kedro_mlflow.io.artifacts import MlflowArtifactDataset, wait_for_uploads
 from tests.helpers import DF, artifacts, csv
 
 # -- the seed's snippets -----------------------------------------------------------
@@ -159,6 +159,7 @@ def test_save_logs_into_active_run_with_digest_tag(sqlite_store, tmp_path, size)
     with mlflow.start_run() as run:
         dataset.save(os.urandom(size))
         assert mlflow.active_run().info.run_id == run.info.run_id
+    wait_for_uploads()  # a script's digests are recorded in batches: now
     tags = mlflow.get_run(run.info.run_id).data.tags
     sha, logged_size = tags["kedro_mlflow.sha256/reporting/f.pkl"].split()
     content = (tmp_path / "f.pkl").read_bytes()

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from kedro.io import DatasetError
 
+from kedro_mlflow.io.artifacts import wait_for_uploads
 from tests.helpers import DF, artifacts, csv, free_port, partitioned
 
 
@@ -74,6 +75,7 @@ def test_corrupted_download_is_refused(server_store, tmp_path):
     """A download that does not match the digest recorded at save is not loaded."""
     with mlflow.start_run() as run:
         csv(tmp_path / "f.csv").save(DF)
+    wait_for_uploads()  # the digest is recorded: the tag below replaces it
     mlflow.MlflowClient().set_tag(run.info.run_id, "kedro_mlflow.sha256/f.csv", "0" * 64 + " 16")
     with pytest.raises(DatasetError, match=r"does not match what was logged"):
         csv(tmp_path / "f.csv", run_id=run.info.run_id).load()

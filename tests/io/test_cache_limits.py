@@ -20,6 +20,7 @@ from kedro_mlflow.io.artifacts import (
     cache_entries,
     cache_root,
     clear_cache,
+    wait_for_uploads,
 )
 
 pytestmark = pytest.mark.server
@@ -49,6 +50,7 @@ def _runs(tmp_path, count: int) -> list[str]:
         with mlflow.start_run() as run:
             pickled(tmp_path / f"d{index}.pkl").save(os.urandom(SIZE))
         ids.append(run.info.run_id)
+    wait_for_uploads()  # records the digests _saved_in reads (kept in batches until then)
     return ids
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from kedro.io import DatasetError
 
-from kedro_mlflow.io.artifacts import MlflowArtifactDataset
+from kedro_mlflow.io.artifacts import MlflowArtifactDataset, wait_for_uploads
 from tests.helpers import (
     DF,
     Store,
@@ -64,6 +64,7 @@ def test_tampered_artifact_is_refused_naming_run_artifact_and_both_digests(
     -- loads the wrong data silently (the recorded sha256 is not checked on this path)."""
     with mlflow.start_run() as started:
         csv(tmp_path / "f.csv", artifact_path="reporting").save(DF)
+    wait_for_uploads()  # digest tags outside kedro run wait for a batch: recorded now
     run = mlflow.get_run(started.info.run_id)
     recorded = run.data.tags[f"{DIGEST_TAG}reporting/f.csv"].split()[0]
     tampered = tamper_bytes(read_artifact(run, "reporting/f.csv", endpoint), how)
@@ -86,6 +87,7 @@ def test_tampered_partition_of_a_folder_artifact_is_refused(
     partition changed is enough to refuse the load (or that partition's load)."""
     with mlflow.start_run() as started:
         partitioned(tmp_path / "parts").save({"p1": DF, "p2": DF})
+    wait_for_uploads()
     run = mlflow.get_run(started.info.run_id)
     stored = read_artifact(run, "parts/p2.csv", endpoint)
     write_artifact(run, "parts/p2.csv", tamper_bytes(stored, "same-size"), endpoint)
@@ -109,6 +111,7 @@ def test_malformed_digest_tag_is_reported_as_such(store: Store, tmp_path: Path, 
     """
     with mlflow.start_run() as started:
         csv(tmp_path / "f.csv").save(DF)
+    wait_for_uploads()  # recorded now, so that the tag set below is not replaced
     run_id = started.info.run_id
     mlflow.MlflowClient().set_tag(run_id, f"{DIGEST_TAG}f.csv", value)
 
@@ -146,6 +149,7 @@ def test_deleted_artifact_store_says_the_logged_artifact_is_gone(
     """
     with mlflow.start_run() as started:
         csv(tmp_path / "f.csv", artifact_path="reporting").save(DF)
+    wait_for_uploads()  # digest tags outside kedro run wait for a batch: recorded now
     run = mlflow.get_run(started.info.run_id)
     where = delete_stored_artifacts(run, endpoint)
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from kedro.io import DatasetError
 
-from kedro_mlflow.io.artifacts import _cache, _versions
+from kedro_mlflow.io.artifacts import _cache, _digests, _versions
 from kedro_mlflow.io.artifacts import _mlflow_store as store
 
 if TYPE_CHECKING:
@@ -168,6 +168,7 @@ def restore_version(
     """
     name = dataset.catalog_name or dataset.artifact
     context = f"Pulling '{name}' from MLflow run '{run_id}'"
+    _digests.record_waiting()
     run = store.get_run(run_id, context, remember="ended")
     artifact = dataset.artifact
     if _versions.version_of(run, artifact) is None:

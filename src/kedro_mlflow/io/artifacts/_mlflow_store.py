@@ -109,6 +109,10 @@ def local_artifact_dir(repo: ArtifactRepository) -> Path | None:
     return Path(artifact_dir) if artifact_dir else None
 
 
+#: From this size on, a file is hashed on another thread while it is copied or uploaded.
+CONCURRENT_DIGEST_BYTES = 1024 * 1024
+
+
 def file_digest(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
@@ -171,34 +175,45 @@ def digest_tag_key(artifact: str) -> str:
 
 def log_files(repo: ArtifactRepository, files: Iterable[tuple[Path, str]]) -> list[LoggedFile]:
     """Log ``(local file, artifact name)`` pairs into ``repo``, each digested meanwhile."""
-    logged = []
+    files = list(files)
     local_dir = local_artifact_dir(repo)
+
+    def log(local: Path, artifact: str) -> None:
+        if local_dir is not None:
+            _copy_into(local, local_dir / artifact)
+        else:
+            # Every name ends in the local file's own name, as MLflow names it.
+            repo.log_artifact(str(local), artifact.rpartition("/")[0] or None)
+
+    if all(local.stat().st_size < CONCURRENT_DIGEST_BYTES for local, _ in files):
+        # Small files: a thread would cost more than the hashing it overlaps.
+        logged = []
+        for local, artifact in files:
+            log(local, artifact)
+            logged.append(LoggedFile(artifact, *file_digest(local)))
+        return logged
+    logged = []
     # The digest reads the just-written file from the page cache on another core
     # (hashing releases the GIL) while the copy or the upload runs.
     with ThreadPoolExecutor(1, thread_name_prefix="kedro-mlflow-digest") as pool:
         for local, artifact in files:
             digested = pool.submit(file_digest, local)
-            if local_dir is not None:
-                _copy_into(local, local_dir / artifact)
-            else:
-                # Every name ends in the local file's own name, as MLflow names it.
-                repo.log_artifact(str(local), artifact.rpartition("/")[0] or None)
-            sha256, size = digested.result()
-            logged.append(LoggedFile(artifact, sha256, size))
+            log(local, artifact)
+            logged.append(LoggedFile(artifact, *digested.result()))
     return logged
 
 
-def record_digests(
-    run_id: str, logged: list[LoggedFile], extra_tags: dict[str, str] | None = None
-) -> None:
-    """Tag ``run_id`` with the sha256 and size of each file (and ``extra_tags``), 100 per call."""
-    tags = [
-        mlflow.entities.RunTag(digest_tag_key(item.artifact), item.tag_value) for item in logged
-    ]
-    tags += [mlflow.entities.RunTag(key, value) for key, value in (extra_tags or {}).items()]
-    client = mlflow.MlflowClient()
-    for start in range(0, len(tags), 100):
-        client.log_batch(run_id, tags=tags[start : start + 100], synchronous=True)
+def digest_tags(logged: Iterable[LoggedFile]) -> dict[str, str]:
+    """The run tags recording the sha256 and size of each logged file."""
+    return {digest_tag_key(item.artifact): item.tag_value for item in logged}
+
+
+def record_tags(run_id: str, tags: dict[str, str], tracking_uri: str | None = None) -> None:
+    """Tag ``run_id`` with ``tags``, 100 per store call."""
+    entries = [mlflow.entities.RunTag(key, value) for key, value in tags.items()]
+    client = mlflow.MlflowClient(tracking_uri)
+    for start in range(0, len(entries), 100):
+        client.log_batch(run_id, tags=entries[start : start + 100], synchronous=True)
 
 
 def recorded_digest(run: Run, artifact: str, context: str = "Loading") -> tuple[str, int] | None:

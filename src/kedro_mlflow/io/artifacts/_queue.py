@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 from kedro.io import DatasetError
 
 from kedro_mlflow import _bounds, _tracking
+from kedro_mlflow.io.artifacts import _digests, _snapshot, _versions
 from kedro_mlflow.io.artifacts import _mlflow_store as store
-from kedro_mlflow.io.artifacts import _snapshot, _versions
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -278,7 +278,11 @@ def log(upload: Upload) -> None:
                 _queue.submit(_Job(snapshot, size))
                 return
         upload = snapshot
-    problem = _record(upload.run_id, upload.run_upload(), upload.tags())
+    logged = upload.run_upload()
+    if _digests.deferrable():
+        _digests.defer(upload.run_id, store.digest_tags(logged) | upload.tags(), upload.context)
+        return
+    problem = _record(upload.run_id, logged, upload.tags())
     if problem is not None:
         raise DatasetError(
             f"{upload.context}: recording {problem}. The data was logged"
@@ -343,10 +347,15 @@ def wait_for_uploads(deadline_s: float | None = None) -> None:
         DatasetError: Listing every artifact that could not be uploaded, with why.
     """
     global _queue, _waited  # noqa: PLW0603
+    deferred = _digests.record_or_drop()
     with _lock:
         uploads, _queue = _queue, None
         _waited = uploads
     if uploads is None or uploads.pid != os.getpid():
+        if deferred is not None:
+            raise DatasetError(
+                f"Recording {deferred}: loads of those files say they are unverified."
+            )
         return
     uploads.stop()
     jobs = uploads.jobs
@@ -366,6 +375,8 @@ def wait_for_uploads(deadline_s: float | None = None) -> None:
         problem = _record(run_id, logged, tags_by_run[run_id])
         if problem is not None:
             failures.append(f"- {problem}")
+    if deferred is not None:
+        failures.append(f"- recording {deferred}: loads of those files say they are unverified")
     if failures:
         raise DatasetError(
             f"{len(failures)} of {len(jobs)} MLflow artifact upload(s) failed, not uploaded "
@@ -416,7 +427,7 @@ def _record(
 ) -> str | None:
     """Record the digests of ``logged`` (and ``tags``) on ``run_id``; what went wrong, or None."""
     try:
-        store.record_digests(run_id, logged, tags)
+        store.record_tags(run_id, store.digest_tags(logged) | (tags or {}))
     except Exception as exc:
         return (
             f"the sha256 digests of {len(logged)} file(s) of run '{run_id}' failed: "

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from kedro_mlflow._lazy import mlflow
+from kedro_mlflow.io.artifacts import _digests
 from kedro_mlflow.io.artifacts import _mlflow_store as store
 
 if TYPE_CHECKING:
@@ -192,6 +193,7 @@ def find_versions(
     Returns:
         The versions found.
     """
+    _digests.record_waiting()
     experiment_ids = all_experiment_ids() if experiment_ids is None else experiment_ids
     if not experiment_ids:
         return []
@@ -275,6 +277,7 @@ def verify(run_id: str, artifact: str) -> Verification:
     temporary folder, removed afterwards. A folder's files are also checked against the
     folder's record: a file gone from the store changes its manifest.
     """
+    _digests.record_waiting()
     run = mlflow.MlflowClient().get_run(run_id)
     repo = store.artifact_repository(run)
     files = version_files(run, repo, artifact)

@@ -25,7 +25,7 @@ from kedro.io import AbstractDataset, DatasetError, Version
 
 from kedro_mlflow._lazy import mlflow
 from kedro_mlflow.exceptions import TrackingUnreachableError
-from kedro_mlflow.io.artifacts import _cache, _lineage, _queue, _snapshot, _versions
+from kedro_mlflow.io.artifacts import _cache, _digests, _lineage, _queue, _snapshot, _versions
 from kedro_mlflow.io.artifacts import _mlflow_store as store
 from kedro_mlflow.io.artifacts._local_files import (
     local_target,
@@ -481,6 +481,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         if source is None and self._keep_local:
             return self._dataset.load()
         context = f"{self._context('Loading')} (artifact '{self.artifact}')"
+        _digests.record_waiting()
         if source is None:
             source = self._logged_in_current_run(context)
         run = store.get_run(source, context, remember="ended", allow_deleted=False)
@@ -550,6 +551,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         if source is None and self._keep_local:
             return self._dataset.exists()
         context = self._context("Checking")
+        _digests.record_waiting()
         if source is None:
             try:
                 source = self._logged_in_current_run(context)
@@ -594,6 +596,7 @@ def _fail_implicit_run_on_crash(run_id: str) -> None:
         ) -> None:
             active = mlflow.active_run()
             if active is not None and active.info.run_id in _implicit_runs:
+                _digests.record_waiting()  # what was saved before the crash is kept
                 mlflow.end_run("FAILED")
             previous(kind, exc, tb)
 

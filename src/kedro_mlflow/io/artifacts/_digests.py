@@ -1,0 +1,172 @@
+"""The digests of the saves made outside a ``kedro run``, recorded in batches.
+
+Recording a save's digests (and its dataset's name) is one store transaction: a few
+milliseconds on sqlite, most of the cost of a small save from a notebook or a script. There,
+they wait here and are recorded up to 100 tags per call:
+
+- by the save that fills a batch;
+- ``SECONDS`` after the first of them waited, at the latest (one short-lived thread);
+- before this process reads versions back (a load or a check by run id, a listing, a
+  restore), when background uploads are waited for, on a crash and at exit.
+
+A record that fails is kept and tried again: the next save into that run raises its error,
+``wait_for_uploads()`` reports (and drops) it, exit logs it. A ``multiprocessing`` child (a
+``ParallelRunner`` worker) records per save, as it ends with ``os._exit``, skipping exit
+handlers.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import multiprocessing
+import os
+import threading
+
+from kedro.io import DatasetError
+
+from kedro_mlflow import _tracking
+from kedro_mlflow.io.artifacts import _mlflow_store as store
+
+logger = logging.getLogger(__name__)
+
+#: Tags recorded in one store call (MLflow takes at most 100 per call).
+BATCH = 100
+#: How long a digest may wait to be recorded.
+SECONDS = 0.5
+
+
+def deferrable() -> bool:
+    """Whether this process may keep digests for later: not a multiprocessing child."""
+    return multiprocessing.parent_process() is None
+
+
+def defer(run_id: str, tags: dict[str, str], context: str) -> None:
+    """Keep the tags of one save for ``run_id``; record what waits now if a batch is full.
+
+    Raises:
+        DatasetError: Recording the tags of ``run_id`` failed, now or since its last save.
+    """
+    key = (store.tracking_uri(), run_id)
+    if not _pending.add(key, tags):
+        return
+    problems = _pending.flush()
+    if key in problems:
+        raise DatasetError(
+            f"{context}: recording {problems.pop(key)}. The data was logged; the digests are "
+            f"kept and recorded again at the next save into this run, or at exit."
+        )
+    _warn(problems)
+
+
+def record_waiting() -> None:
+    """Record what waits (before this process reads runs back); a failure is only logged."""
+    _warn(_pending.flush())
+
+
+def record_or_drop() -> str | None:
+    """Record what waits, now; drop what fails. What was not recorded, or None."""
+    problems = _pending.flush(keep_failed=False)
+    return "; ".join(problems.values()) or None
+
+
+def waiting() -> int:
+    """How many tags wait to be recorded."""
+    return _pending.waiting()
+
+
+def _warn(problems: dict[tuple[str, str], str]) -> None:
+    for problem in problems.values():
+        logger.warning("kedro-mlflow could not record %s (tried again later)", problem)
+
+
+class _Pending:
+    """Tags waiting per ``(tracking URI, run id)``; the newest value of a tag wins."""
+
+    def __init__(self) -> None:
+        self._forget()
+        self._hooked = False
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()  # guards the fields below
+        self._recording = threading.Lock()  # one record at a time: the newest value wins
+        self._tags: dict[tuple[str, str], dict[str, str]] = {}
+        self._failed: set[tuple[str, str]] = set()  # recorded at the next save into the run
+        self._timer: threading.Timer | None = None
+        self._closed = False  # at exit: no more threads
+
+    def add(self, key: tuple[str, str], tags: dict[str, str]) -> bool:
+        """Keep ``tags``; whether to record now (a full batch, a failed run, exiting)."""
+        with self._lock:
+            if not self._hooked:
+                self._hooked = True
+                # Registered after mlflow's own handler (imported by now), so it runs first:
+                # an implicit run is ended with its digests recorded.
+                atexit.register(self._at_exit)
+                os.register_at_fork(after_in_child=self._forget)
+            self._tags.setdefault(key, {}).update(tags)
+            count = sum(len(waiting) for waiting in self._tags.values())
+            if count >= BATCH or key in self._failed or self._closed:
+                return True
+            self._arm()
+            return False
+
+    def _arm(self) -> None:
+        """Start the background record if healthy runs wait (``self._lock`` held)."""
+        if self._timer is None and not self._closed and set(self._tags) - self._failed:
+            self._timer = threading.Timer(SECONDS, self._in_background)
+            self._timer.name = "kedro-mlflow-digests"
+            self._timer.daemon = True  # joined at exit
+            self._timer.start()
+
+    def waiting(self) -> int:
+        with self._lock:
+            return sum(len(tags) for tags in self._tags.values())
+
+    def flush(self, *, keep_failed: bool = True) -> dict[tuple[str, str], str]:
+        """Record every tag waiting; what failed, per run (kept unless ``keep_failed``)."""
+        problems = {}
+        with self._recording:
+            with self._lock:
+                taken, self._tags = self._tags, {}
+            for key, tags in taken.items():
+                try:
+                    store.record_tags(key[1], tags, tracking_uri=key[0])
+                except Exception as exc:
+                    problems[key] = (
+                        f"{len(tags)} tag(s) of run '{key[1]}' (sha256 digests, dataset "
+                        f"names) failed: {_tracking.redact(str(exc))}"
+                    )
+                    if keep_failed:
+                        with self._lock:  # kept, under any newer value of the same tag
+                            self._tags[key] = tags | self._tags.get(key, {})
+            with self._lock:
+                self._failed = set(problems) if keep_failed else set()
+                if not self._tags and self._timer not in (None, threading.current_thread()):
+                    self._timer.cancel()  # nothing left for it to record
+                    self._timer = None
+        return problems
+
+    def _in_background(self) -> None:
+        _warn(self.flush())
+        with self._lock:
+            if self._timer is threading.current_thread():
+                self._timer = None
+                self._arm()  # for what a save added meanwhile
+
+    def _at_exit(self) -> None:
+        with self._lock:
+            self._closed = True
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+            timer.join()
+        for problem in self.flush().values():
+            logger.error(
+                "kedro-mlflow could not record %s before exit. The artifacts are logged; "
+                "loading them will say they are unverified.",
+                problem,
+            )
+
+
+_pending = _Pending()
