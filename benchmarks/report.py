@@ -32,7 +32,8 @@ VARIANT_LABEL = {
 class Target:
     """A goal of the issue: ours' measured value against ``limit``.
 
-    ``kind``: "ratio" (ours / base), "delta" (ours - base, MiB) or "count" (ours itself).
+    ``kind``: "ratio" (ours / base), "delta" (ours - base, in ``unit``) or "count" (ours
+    itself). Times are in seconds whatever their ``unit`` ("ms" only formats them in ms).
     ``upstream`` is kedro-mlflow 2.0.3 measured the same way, against ``upstream_base`` when it
     has a baseline of its own (its venv without the plugin). An ``informative`` target explains
     a cost (e.g. mlflow's own) and is neither a miss nor profiled. ``case`` is what to profile
@@ -45,6 +46,7 @@ class Target:
     base: float | None = None
     limit: float
     kind: Literal["ratio", "delta", "count"] = "ratio"
+    unit: Literal["s", "ms", "MiB"] = "s"
     upstream: float | None = None
     upstream_base: float | None = None
     informative: bool = False
@@ -113,22 +115,30 @@ class Report:
 # -- formatting ----------------------------------------------------------------------------------
 
 
-def fmt_s(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f} s" if value < 10 else f"{value:.2f} s"
+def fmt_s(value: float | None, sign: str = "") -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:{sign}.3f} s" if abs(value) < 10 else f"{value:{sign}.2f} s"
 
 
-def fmt_ms(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 1000:.2f} ms"
+def fmt_ms(value: float | None, sign: str = "") -> str:
+    return "n/a" if value is None else f"{value * 1000:{sign}.2f} ms"
 
 
-def fmt_mib(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0f} MiB"
+def fmt_mib(value: float | None, sign: str = "") -> str:
+    return "n/a" if value is None else f"{value:{sign}.0f} MiB"
+
+
+UNIT_FMT = {"s": fmt_s, "ms": fmt_ms, "MiB": fmt_mib}
 
 
 def fmt_value(target: Target, value: float | None) -> str:
+    """A ratio, a signed difference in the target's unit, or a count."""
     if value is None:
         return "n/a"
-    return {"ratio": f"{value:.2f}x", "delta": f"{value:+.0f} MiB"}.get(target.kind, f"{value:.0f}")
+    if target.kind == "delta":
+        return UNIT_FMT[target.unit](value, "+")
+    return f"{value:.2f}x" if target.kind == "ratio" else f"{value:.0f}"
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -156,7 +166,9 @@ def hook_times(case: Case) -> tuple[float | None, float | None]:
 
 def cost(case: Case | None, key: str) -> float | None:
     """Median over runs of a per-operation cost the scale worker reports (``median``...)."""
-    return None if case is None else case.median_of(lambda s: s.info.get("costs", {}).get(key))
+    if case is None or not case.ok:
+        return None
+    return case.median_of(lambda s: s.info.get("costs", {}).get(key))
 
 
 # -- blocks ----------------------------------------------------------------------------------------
@@ -277,6 +289,9 @@ site-packages are symlinks to the same venv's, one without the plugin's entries 
 `harness.make_shadow_venv`); the 2.0.3 pair is built the same way from its own venv. Hook costs
 are measured by a project `hookwrapper` around each hook spec (start: after_context_created,
 after_catalog_created, before_pipeline_run; end: after_pipeline_run).
+`kedro mlflow versions` (workload 9) lists a dataset's versions in a `kedro new` project whose
+sqlite store holds 1,000 runs (made by `benchmarks/versions_1000.py`'s functions), against
+`python -c "import mlflow"` in the same venv: the target is the difference.
 **This VM returns freed memory to its host** (virtio-balloon free page reporting): touching that
 memory again is slow, so a process writing or allocating GiBs is fast or slow depending on what
 ran before it. Each 1 GiB process is therefore preceded (untimed) by `os.sync()` and a pause of a
@@ -329,7 +344,7 @@ def render(report: Report, command: str, elapsed_s: float, facts: list[str]) -> 
         verdict = {True: "PASS", False: "**MISS**", None: "n/a"}[t.passed]
         if t.informative:
             verdict = {True: "pass", False: "miss", None: "n/a"}[t.passed] + " (info)"
-        fmt = {"ratio": fmt_s, "delta": fmt_mib}.get(t.kind, lambda _: "")
+        fmt = UNIT_FMT[t.unit] if t.kind != "count" else lambda _: ""
         upstream_base = t.base if t.upstream_base is None else t.upstream_base
         upstream = "n/a" if t.upstream is None else fmt_value(t, t.value(t.upstream, upstream_base))
         rows.append(
@@ -338,9 +353,7 @@ def render(report: Report, command: str, elapsed_s: float, facts: list[str]) -> 
                 f"{t.baseline} {fmt(t.base)}".strip(),
                 fmt(t.ours),
                 fmt_value(t, t.value(t.ours, t.base)),
-                {"ratio": f"<= {t.limit:.2f}x", "delta": f"<= +{t.limit:.0f} MiB"}.get(
-                    t.kind, f"{t.limit:.0f}"
-                ),
+                ("" if t.kind == "count" else "<= ") + fmt_value(t, t.limit),
                 verdict,
                 upstream,
             ]

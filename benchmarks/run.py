@@ -64,6 +64,7 @@ FULL = Config(
     scale_runs=(100, 10_000),
     scale_k=20,
     settle_s=4.0,
+    versions_runs=1000,
 )
 SMOKE = Config(
     smoke=True,
@@ -78,6 +79,7 @@ SMOKE = Config(
     scale_runs=(3,),
     scale_k=3,
     settle_s=0.0,
+    versions_runs=10,
 )
 
 

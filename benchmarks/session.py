@@ -41,6 +41,7 @@ class Config:
     scale_runs: tuple[int, ...]  # runs already in the store
     scale_k: int  # loads (and saves) measured per scale point
     settle_s: float  # pause before each 1 GiB process (see Session.settle)
+    versions_runs: int  # runs in the store `kedro mlflow versions` lists
 
 
 class Session:
@@ -268,6 +269,7 @@ class Session:
                 name=name,
                 baseline=baseline,
                 kind="delta" if rss else "ratio",
+                unit="MiB" if rss else "s",
                 ours=h.median(c.get(ours), metric),
                 base=None if base_value is None else base_value + plus,
                 limit=limit,

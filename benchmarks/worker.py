@@ -216,12 +216,27 @@ def task_experiment(args: dict) -> None:
     emit(ids=ids)
 
 
+def task_versions_runs(args: dict) -> None:
+    """The sqlite store ``database`` of ``kedro mlflow versions``, its runs made as
+    benchmarks/versions_1000.py makes them, in /dev/shm (quick commits), then moved there."""
+    import shutil
+    import tempfile
+
+    from versions_1000 import FAST, create_runs
+
+    with tempfile.TemporaryDirectory(dir=FAST) as folder:
+        create_runs(f"sqlite:///{folder}/mlflow.db", args["artifact_location"], args["runs"])
+        shutil.move(f"{folder}/mlflow.db", args["database"])
+    emit()
+
+
 TASKS = {
     "save": task_save,
     "load": task_load,
     "scale_save": task_scale_save,
     "scale_load": task_scale_load,
     "experiment": task_experiment,
+    "versions_runs": task_versions_runs,
 }
 
 if __name__ == "__main__":

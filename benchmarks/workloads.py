@@ -4,7 +4,8 @@ A workload builds the commands to compare as ``Case``s keyed by variant (``s.wor
 dataset save or load in a fresh process; ``s.kedro_run``; ``cp``), measures them side by side
 with ``s.compare`` (which adds their table to RESULTS.md) and records its goals with
 ``s.target``. Variants: ``plain`` (the Kedro dataset alone), ``plain+mlflow`` (plus the mlflow
-run a tracked process opens anyway; full runs only), ``ours``, ``upstream`` (kedro-mlflow 2.0.3).
+run a tracked process opens anyway; full runs only, but for the local loads), ``ours``,
+``upstream`` (kedro-mlflow 2.0.3).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import harness as h
+import versions_1000
 from harness import MAIN_PY, Case, median
-from report import VARIANT_LABEL, Leftovers, ScaleRow, ScaleTable, Target
+from report import VARIANT_LABEL, Leftovers, ScaleRow, ScaleTable, Target, cost
 from session import Session
 
 MiB = 1 << 20
@@ -265,7 +267,7 @@ def load_cases(s: Session, where: str, run_id: str, ref: Path) -> dict[str, Case
     common = {"kind": "pickle", "tracking_uri": uri, "run_id": run_id}
     plain = {**common, "variant": "plain", "filepath": str(ref)}
     cases = {"plain": s.worker("plain load", MAIN_PY, "load", plain, s.settle)}
-    if not s.cfg.smoke and where == "local":
+    if where == "local":  # smoke too: the baseline of two targets
         args = plain | {"variant": "plain+mlflow"}
         name = "plain load + mlflow get_run"
         cases["plain+mlflow"] = s.worker(name, MAIN_PY, "load", args, s.settle)
@@ -327,6 +329,10 @@ def load_targets(s: Session, where: str, label: str, c: dict[str, Case], cp: flo
         )
     name = f"repeated load {label}, {where}"
     s.target(c, name=name, baseline="plain load", limit=1.10, ours="repeated")
+    for ours in ("first", "repeated") if "plain+mlflow" in c else ():
+        name = f"{ours} load {label}, local store, mlflow's fixed cost excluded"
+        baseline = "plain load + mlflow get_run"
+        s.target(c, name=name, baseline=baseline, limit=1.10, ours=ours, base="plain+mlflow")
 
     def left(*keys: str) -> int | None:
         counts = [x.extra.get("tmp_files", 0) for k in keys if k in c for x in c[k].samples]
@@ -353,6 +359,7 @@ def kedro_runs(s: Session) -> None:
         name = "kedro run, 13 versioned datasets (bench project)"
         s.target(c, name=name, baseline=NO_PLUGIN, limit=1.30)
         s.target(c, name=f"{name}, above MLflow's floor", baseline=FLOOR, base="floor", limit=1.05)
+        s.target(c, name=f"peak RSS, {name}", baseline=FLOOR, base="floor", limit=32, rss=True)
     if example is None:
         s.report.notes.append("`examples/` holds no Kedro project: workload 6 ran the bench one.")
         return
@@ -444,6 +451,20 @@ def scale(s: Session) -> None:
         f"run; the loads read k={k} of them back by `run_id` in a new process. `kedro run` is "
         "pipeline `wide_N`: one node with N outputs.",
     )
+    n = s.cfg.scale_n[-1]
+    per_save = {r.variant: cost(r.save, "median") for r in rows if r.key == str(n)}
+    s.add(
+        Target(
+            name=f"per save without the hook, warm store ({n:,} saves in one run)",
+            baseline="plain dataset, per save",
+            kind="delta",
+            unit="ms",
+            ours=per_save.get("ours"),
+            base=per_save.get("plain"),
+            limit=0.001,
+            upstream=per_save.get("upstream"),
+        )
+    )
     rows = []
     for runs in s.cfg.scale_runs:
         h.log(f"  a store with {runs} runs")
@@ -489,6 +510,44 @@ def scale_point(
     return [ScaleRow(key, v, save.get(v), load.get(v), kedro.get(v)) for v, _ in variants]
 
 
+# -- 9: kedro mlflow versions ---------------------------------------------------------------------
+
+
+def versions(s: Session) -> None:
+    """``kedro mlflow versions`` on R runs: under a second more than importing mlflow."""
+    runs, root = s.cfg.versions_runs, h.WORK / "projects" / "versions"
+    title = f"9. `kedro mlflow versions raw --limit 0` listing {runs:,} versions among {runs:,} "
+    title += 'runs (local sqlite store), against `python -c "import mlflow"`'
+    h.remove(root)
+    root.mkdir(parents=True)
+    try:  # the project and its runs as benchmarks/versions_1000.py makes them (untimed)
+        project, _ = versions_1000.make_project(root)
+        artifacts = (project / "mlruns").as_uri()
+        args = {"database": str(project / "mlflow.db"), "artifact_location": artifacts}
+        s.call("versions_runs", args | {"runs": runs})
+        versions_1000.time_versions(project, 1, runs)  # it lists every version
+    except (h.BenchError, versions_1000.VersionsError, subprocess.SubprocessError) as exc:
+        s.section(title, f"setup failed: {str(exc)[:500]}")
+        return
+    baseline, command = 'python -c "import mlflow"', [str(MAIN_PY), *versions_1000.COMMAND]
+    cases = {
+        "plain": Case(baseline, [str(MAIN_PY), "-c", "import mlflow"], h.clean_env()),
+        "ours": Case("ours: kedro mlflow versions", command, h.clean_env(), cwd=project),
+    }
+    c = s.compare(title, cases, weight="mid")
+    s.add(
+        Target(
+            name=f"kedro mlflow versions on {runs:,} runs, beyond mlflow's import",
+            baseline=baseline,
+            kind="delta",
+            ours=median(c["ours"]),
+            base=median(c["plain"]),
+            limit=1.0,
+            case=c["ours"],
+        )
+    )
+
+
 #: The workloads, by the number ``--only`` takes: what the log says, the function.
 WORKLOADS: dict[int, tuple[str, Callable[[Session], None]]] = {
     1: ("imports, kedro --help, kedro info", imports),
@@ -499,4 +558,5 @@ WORKLOADS: dict[int, tuple[str, Callable[[Session], None]]] = {
     6: ("kedro run of whole projects", kedro_runs),
     7: ("scale: datasets in a run, runs in a store", scale),
     8: ("kedro run of 10 tiny nodes", ten_nodes),
+    9: ("kedro mlflow versions on a store of many runs", versions),
 }
