@@ -5,7 +5,8 @@ process (the Kedro hook turns them on at the start of a run and waits at its end
 upload runs on a few daemon threads and ``log`` returns at once; the digests of a run's files are
 recorded in one batch when the queue is waited for, and a failure fails the run with the
 list of what was not uploaded. Otherwise (a notebook, a script, a ``ParallelRunner``
-worker process) the upload runs before ``log`` returns.
+worker process) the upload runs before ``log`` returns, and its digests wait in ``_digests``
+to be recorded in batches (a worker process records them at once).
 
 Over the usual size because the queue, its jobs, the progress it reports and the digests it
 records share one lock and one life: split, each part would reach into the others' state.
@@ -332,6 +333,9 @@ def wait_for_artifact(run_id: str, artifact: str) -> bool:
 
 def wait_for_uploads(deadline_s: float | None = None) -> None:
     """Wait for every queued upload, record their digests; stop queueing.
+
+    The digest tags of saves made outside a ``kedro run``, which wait to be recorded in
+    batches, are recorded too (or reported and dropped): when this returns, nothing waits.
 
     Each upload is bounded by ``server.request_timeout`` per call to the server and ends by
     itself when the server stalls or dies. As a safety net, an upload still running
