@@ -25,7 +25,8 @@ import threading
 
 from kedro.io import DatasetError
 
-from kedro_mlflow import _tracking
+from kedro_mlflow import _bounds, _tracking
+from kedro_mlflow.exceptions import TrackingUnreachableError
 from kedro_mlflow.io.artifacts import _mlflow_store as store
 
 logger = logging.getLogger(__name__)
@@ -59,15 +60,28 @@ def defer(run_id: str, tags: dict[str, str], context: str) -> None:
     _warn(problems)
 
 
-def record_waiting() -> None:
-    """Record what waits (before this process reads runs back); a failure is only logged."""
-    _warn(_pending.flush())
+def record_waiting(run_id: str | None = None, context: str = "Reading MLflow runs") -> None:
+    """Record what waits for ``run_id`` (every run if None) before this process reads it back.
+
+    Raises:
+        DatasetError: The server did not answer: the read would wait as long, so it fails now,
+            naming the server. Other failures are logged, and the read goes on.
+    """
+    problems = _pending.flush(run_id=run_id, retry_timed_out=False)
+    for key, problem in list(problems.items()):
+        if problem.timed_out:
+            raise DatasetError(
+                f"{context}: recording {problem} first: the tracking server "
+                f"'{_tracking.redact(key[0])}' did not answer. The digests are kept and "
+                f"recorded at the next save or at exit."
+            )
+    _warn(problems)
 
 
 def record_or_drop() -> str | None:
     """Record what waits, now; drop what fails. What was not recorded, or None."""
     problems = _pending.flush(keep_failed=False)
-    return "; ".join(problems.values()) or None
+    return "; ".join(map(str, problems.values())) or None
 
 
 def waiting() -> int:
@@ -75,9 +89,34 @@ def waiting() -> int:
     return _pending.waiting()
 
 
-def _warn(problems: dict[tuple[str, str], str]) -> None:
+def _warn(problems: dict[tuple[str, str], _Problem]) -> None:
     for problem in problems.values():
         logger.warning("kedro-mlflow could not record %s (tried again later)", problem)
+
+
+class _Problem(str):
+    """What went wrong recording one run's tags; ``timed_out``: the server did not answer."""
+
+    timed_out = False
+
+
+def _record(key: tuple[str, str], tags: dict[str, str]) -> _Problem | None:
+    """Record ``tags`` on the run ``key[1]`` of the store ``key[0]``; what went wrong, or None."""
+    uri, run_id = key
+    try:
+        # Bounds every call (an http server refusing connections fails at once).
+        _tracking.require_reachable(uri, "Recording digests", "")
+        store.record_tags(run_id, tags, tracking_uri=uri)
+    except Exception as exc:
+        problem = _Problem(
+            f"{len(tags)} tag(s) of run '{run_id}' (sha256 digests, dataset names) failed: "
+            f"{_tracking.redact(str(exc))}"
+        )
+        problem.timed_out = _bounds.looks_like_timeout(exc) or isinstance(
+            exc, TrackingUnreachableError
+        )
+        return problem
+    return None
 
 
 class _Pending:
@@ -91,7 +130,8 @@ class _Pending:
         self._lock = threading.Lock()  # guards the fields below
         self._recording = threading.Lock()  # one record at a time: the newest value wins
         self._tags: dict[tuple[str, str], dict[str, str]] = {}
-        self._failed: set[tuple[str, str]] = set()  # recorded at the next save into the run
+        #: Runs whose last record failed, with why: recorded at the next save into the run.
+        self._failed: dict[tuple[str, str], _Problem] = {}
         self._timer: threading.Timer | None = None
         self._closed = False  # at exit: no more threads
 
@@ -113,7 +153,7 @@ class _Pending:
 
     def _arm(self) -> None:
         """Start the background record if healthy runs wait (``self._lock`` held)."""
-        if self._timer is None and not self._closed and set(self._tags) - self._failed:
+        if self._timer is None and not self._closed and set(self._tags) - set(self._failed):
             self._timer = threading.Timer(SECONDS, self._in_background)
             self._timer.name = "kedro-mlflow-digests"
             self._timer.daemon = True  # joined at exit
@@ -123,25 +163,36 @@ class _Pending:
         with self._lock:
             return sum(len(tags) for tags in self._tags.values())
 
-    def flush(self, *, keep_failed: bool = True) -> dict[tuple[str, str], str]:
-        """Record every tag waiting; what failed, per run (kept unless ``keep_failed``)."""
-        problems = {}
+    def flush(
+        self, *, run_id: str | None = None, keep_failed: bool = True, retry_timed_out: bool = True
+    ) -> dict[tuple[str, str], _Problem]:
+        """Record the tags waiting (for ``run_id`` only, if given); what failed, per run.
+
+        What failed is kept (unless ``keep_failed`` is false) and recorded at the next save
+        into its run. Without ``retry_timed_out``, a run whose server did not answer last time
+        is not tried again: its last problem is returned at once.
+        """
+        problems: dict[tuple[str, str], _Problem] = {}
         with self._recording:
             with self._lock:
-                taken, self._tags = self._tags, {}
+                keys = [key for key in self._tags if run_id in (None, key[1])]
+                for key in keys:
+                    last = self._failed.get(key)
+                    if not retry_timed_out and last is not None and last.timed_out:
+                        problems[key] = last
+                taken = {key: self._tags.pop(key) for key in keys if key not in problems}
             for key, tags in taken.items():
-                try:
-                    store.record_tags(key[1], tags, tracking_uri=key[0])
-                except Exception as exc:
-                    problems[key] = (
-                        f"{len(tags)} tag(s) of run '{key[1]}' (sha256 digests, dataset "
-                        f"names) failed: {_tracking.redact(str(exc))}"
-                    )
+                problem = _record(key, tags)
+                if problem is not None:
+                    problems[key] = problem
                     if keep_failed:
                         with self._lock:  # kept, under any newer value of the same tag
                             self._tags[key] = tags | self._tags.get(key, {})
             with self._lock:
-                self._failed = set(problems) if keep_failed else set()
+                for key in taken:
+                    self._failed.pop(key, None)
+                    if keep_failed and key in problems:
+                        self._failed[key] = problems[key]
                 if not self._tags and self._timer not in (None, threading.current_thread()):
                     self._timer.cancel()  # nothing left for it to record
                     self._timer = None

@@ -193,7 +193,7 @@ def find_versions(
     Returns:
         The versions found.
     """
-    _digests.record_waiting()
+    _digests.record_waiting(context=f"Listing the versions of '{artifact}'")
     experiment_ids = all_experiment_ids() if experiment_ids is None else experiment_ids
     if not experiment_ids:
         return []
@@ -277,7 +277,7 @@ def verify(run_id: str, artifact: str) -> Verification:
     temporary folder, removed afterwards. A folder's files are also checked against the
     folder's record: a file gone from the store changes its manifest.
     """
-    _digests.record_waiting()
+    _digests.record_waiting(run_id, f"Verifying '{artifact}' of MLflow run '{run_id}'")
     run = mlflow.MlflowClient().get_run(run_id)
     repo = store.artifact_repository(run)
     files = version_files(run, repo, artifact)

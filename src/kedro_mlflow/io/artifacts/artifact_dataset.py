@@ -9,6 +9,7 @@ lineage (``_lineage``), snapshots (``_snapshot``), the store's calls (``_mlflow_
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
@@ -481,7 +482,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         if source is None and self._keep_local:
             return self._dataset.load()
         context = f"{self._context('Loading')} (artifact '{self.artifact}')"
-        _digests.record_waiting()
+        _digests.record_waiting(source, context)
         if source is None:
             source = self._logged_in_current_run(context)
         run = store.get_run(source, context, remember="ended", allow_deleted=False)
@@ -551,7 +552,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         if source is None and self._keep_local:
             return self._dataset.exists()
         context = self._context("Checking")
-        _digests.record_waiting()
+        _digests.record_waiting(source, context)
         if source is None:
             try:
                 source = self._logged_in_current_run(context)
@@ -596,7 +597,8 @@ def _fail_implicit_run_on_crash(run_id: str) -> None:
         ) -> None:
             active = mlflow.active_run()
             if active is not None and active.info.run_id in _implicit_runs:
-                _digests.record_waiting()  # what was saved before the crash is kept
+                with contextlib.suppress(DatasetError):  # kept, recorded at exit
+                    _digests.record_waiting()
                 mlflow.end_run("FAILED")
             previous(kind, exc, tb)
 
