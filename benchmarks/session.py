@@ -253,14 +253,15 @@ class Session:
         limit: float,
         ours: str = "ours",
         base: str = "plain",
-        upstream: str = "upstream",
+        upstream: str | None = "upstream",
         upstream_base: str | None = None,
         plus: float = 0.0,
         rss: bool = False,
         informative: bool = False,
     ) -> None:
         """A ratio (or, ``rss``, a MiB delta) target of ``c[ours]`` against ``c[base]`` + ``plus``
-        seconds; 2.0.3's ``c[upstream]`` against the same base or its own ``upstream_base``."""
+        seconds; 2.0.3's ``c[upstream]`` (``None``: none) against the same base or its own
+        ``upstream_base``."""
         metric = "rss_mib" if rss else "wall"
         base_value = h.median(c.get(base), metric)
         up_base = h.median(c.get(upstream_base), metric) if upstream_base else None
@@ -274,7 +275,7 @@ class Session:
                 base=None if base_value is None else base_value + plus,
                 limit=limit,
                 upstream=None
-                if upstream_base and not up_base
+                if upstream is None or (upstream_base and not up_base)
                 else h.median(c.get(upstream), metric),
                 upstream_base=up_base,
                 informative=informative,

@@ -406,7 +406,7 @@ def forked_target(s: Session, c: dict[str, Case], name: str, limit: float) -> No
         baseline=NO_PLUGIN,
         limit=limit,
         ours="forked",
-        upstream="none",
+        upstream=None,
         informative=True,
     )
 

@@ -10,7 +10,8 @@ they wait here and are recorded up to 100 tags per call:
   restore), when background uploads are waited for, on a crash and at exit.
 
 A record that fails is kept and tried again: the next save into that run raises its error,
-``wait_for_uploads()`` reports (and drops) it, exit logs it. A ``multiprocessing`` child (a
+``wait_for_uploads()`` reports (and drops) it, exit logs it; a read of that run fails at once
+when its server did not answer (the read would wait as long). A ``multiprocessing`` child (a
 ``ParallelRunner`` worker) records per save, as it ends with ``os._exit``, skipping exit
 handlers.
 """
@@ -68,7 +69,7 @@ def record_waiting(run_id: str | None = None, context: str = "Reading MLflow run
             naming the server. Other failures are logged, and the read goes on.
     """
     problems = _pending.flush(run_id=run_id, retry_timed_out=False)
-    for key, problem in list(problems.items()):
+    for key, problem in problems.items():
         if problem.timed_out:
             raise DatasetError(
                 f"{context}: recording {problem} first: the tracking server "

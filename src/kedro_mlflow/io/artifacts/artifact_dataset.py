@@ -9,7 +9,6 @@ lineage (``_lineage``), snapshots (``_snapshot``), the store's calls (``_mlflow_
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import os
@@ -597,8 +596,6 @@ def _fail_implicit_run_on_crash(run_id: str) -> None:
         ) -> None:
             active = mlflow.active_run()
             if active is not None and active.info.run_id in _implicit_runs:
-                with contextlib.suppress(DatasetError):  # kept, recorded at exit
-                    _digests.record_waiting()
                 mlflow.end_run("FAILED")
             previous(kind, exc, tb)
 
