@@ -6,8 +6,10 @@ probing first lets a save or a ``kedro run`` fail in seconds.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import sys
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
@@ -60,7 +62,13 @@ def is_server_uri(uri: str) -> bool:
 
 
 def tracking_uri() -> str:
-    """The tracking URI MLflow uses in this process."""
+    """The tracking URI MLflow uses in this process.
+
+    Until mlflow is imported, ``MLFLOW_TRACKING_URI`` is the URI it will use (the hook sets
+    it): reading it spares a ``kedro run`` whose MLflow work is in a helper the import.
+    """
+    if "mlflow" not in sys.modules and os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
     return str(mlflow.get_tracking_uri())
 
 

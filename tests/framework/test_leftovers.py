@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
 from tests.helpers import PACKAGE, PIPELINE_REGISTRY, all_runs, clean_environ, store_uri, write
 
@@ -30,6 +31,7 @@ SETTINGS_PROBE = '''
 import atexit as _atexit
 import json as _json
 import os as _os
+import sys as _sys
 import threading as _threading
 from pathlib import Path as _Path
 
@@ -42,7 +44,9 @@ def _leftovers() -> None:
     tasks = _Path(f"/proc/{_os.getpid()}/task")
     children = [pid for task in tasks.iterdir() for pid in (task / "children").read_text().split()]
     threads = [t.name for t in _threading.enumerate() if t is not _threading.main_thread()]
-    _Path(path).write_text(_json.dumps({"threads": threads, "children": children}))
+    mlflow = "mlflow" in _sys.modules  # imported by the helper only (see framework/helper.py)
+    found = {"threads": threads, "children": children, "mlflow": mlflow}
+    _Path(path).write_text(_json.dumps(found))
 
 
 _atexit.register(_leftovers)
@@ -98,25 +102,37 @@ def _marked(marker: str) -> list[int]:
     return found
 
 
-def _kedro_run(project: Path, *args: str, interrupt: bool = False, **env: str) -> dict:
-    """Run ``kedro run ARGS``; return what was alive at its exit; check nothing outlived it."""
+def _start(project: Path, *args: str, **env: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``kedro run ARGS``; the process and the marker its descendants carry."""
     marker = uuid.uuid4().hex
-    leftovers = project / "leftovers.json"
-    started = project / "started"
     environ = clean_environ(
-        LEFTOVERS_FILE=str(leftovers), STARTED_FILE=str(started), LEFTOVERS_MARKER=marker, **env
+        LEFTOVERS_FILE=str(project / "leftovers.json"),
+        STARTED_FILE=str(project / "started"),
+        LEFTOVERS_MARKER=marker,
+        **env,
     )
     process = subprocess.Popen(
         [sys.executable, "-c", KEDRO, "run", *args],
         cwd=project, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    return process, marker
+
+
+def _wait_until_started(project: Path, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while not (project / "started").exists():
+        assert process.poll() is None, "kedro run ended before its slow node started"
+        assert time.monotonic() < deadline, "the slow node never started"
+        time.sleep(0.1)
+
+
+def _kedro_run(project: Path, *args: str, interrupt: bool = False, **env: str) -> dict:
+    """Run ``kedro run ARGS``; return what was alive at its exit; check nothing outlived it."""
+    leftovers = project / "leftovers.json"
+    process, marker = _start(project, *args, **env)
     try:
         if interrupt:
-            deadline = time.monotonic() + 120
-            while not started.exists():
-                assert process.poll() is None, "kedro run ended before its slow node started"
-                assert time.monotonic() < deadline, "the slow node never started"
-                time.sleep(0.1)
+            _wait_until_started(project, process)
             process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=120)
     finally:
@@ -144,24 +160,51 @@ def probed(project: Path) -> Path:
     return project
 
 
+@pytest.mark.parametrize("helper", ["1", "0"])
 @pytest.mark.parametrize(
     ("args", "interrupt", "status"),
     [
         pytest.param([], False, "FINISHED", id="success"),
         pytest.param(["--runner", "ThreadRunner"], False, "FINISHED", id="success-threads"),
         pytest.param(["--pipelines", "failing"], False, "FAILED", id="node-failure"),
-        pytest.param(["--pipelines", "slow"], True, None, id="sigint"),
+        pytest.param(["--pipelines", "slow"], True, "FAILED", id="sigint"),
     ],
 )
-def test_a_kedro_run_leaves_no_thread_or_process_behind(probed, args, interrupt, status):
-    found = _kedro_run(probed, *args, interrupt=interrupt)
+def test_a_kedro_run_leaves_no_thread_or_process_behind(probed, args, interrupt, status, helper):
+    """With the helper process (``1``), and with the run's MLflow work in-process (``0``)."""
+    found = _kedro_run(probed, *args, interrupt=interrupt, KEDRO_MLFLOW_HELPER=helper)
 
     assert found["threads"] == [], found["output"][-3000:]
     assert found["children"] == [], found["output"][-3000:]
+    assert found["mlflow"] is (helper == "0"), found["output"][-3000:]
     assert (found["returncode"] == 0) is (status == "FINISHED"), found["output"][-3000:]
     (run,) = all_runs(store_uri(probed))
-    if status is not None:
-        assert run.info.status == status
+    assert run.info.status == status
+
+
+def test_a_kedro_run_killed_outright_has_its_run_ended_failed_by_the_helper(probed):
+    """SIGKILL leaves the kedro run process no word to say: its helper sees the pipe close."""
+    process, marker = _start(probed, "--pipelines", "slow")
+    try:
+        _wait_until_started(probed, process)
+        process.kill()
+        process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        runs = all_runs(store_uri(probed))
+        if runs and runs[0].info.status != "RUNNING" and not _marked(marker):
+            break
+        time.sleep(0.2)
+    (run,) = all_runs(store_uri(probed))
+    assert run.info.status == "FAILED"
+    assert _marked(marker) == []
+    assert "raw.csv" in [
+        a.path for a in MlflowClient(store_uri(probed)).list_artifacts(run.info.run_id)
+    ]
 
 
 def test_without_the_hook_the_implicit_run_records_every_digest_and_leaves_nothing(probed):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from kedro_mlflow.framework.store_lock import open_store
 from tests.helpers import KedroProcess, all_runs, artifacts, kedro_bounded, store_uri
 
 #: How long an interrupted kedro run may take to end its run and exit.
@@ -34,6 +35,17 @@ def start_blocking(project: Path, release: Path) -> KedroProcess:
             pytest.fail(f"the blocking node never started:\n{output[-3000:]}")
         time.sleep(0.1)
     return process
+
+
+def wait_for_runs(project: Path, count: int) -> None:
+    """Wait until the store holds ``count`` runs: a node may start before its run is open
+    (the helper process opens it meanwhile)."""
+    uri = store_uri(project)
+    deadline = time.monotonic() + 60
+    open_store(uri)  # locked, as kedro runs open it: never two creations of the tables at once
+    while len(all_runs(uri)) < count:
+        assert time.monotonic() < deadline, f"{count} run(s) never appeared in {uri}"
+        time.sleep(0.1)
 
 
 @pytest.mark.timeout(240, func_only=True)
@@ -72,8 +84,10 @@ def test_stale_runs_are_listed_and_closed_and_live_runs_left_alone(
     only; ``--close-stale`` ends B FAILED and leaves A running; A then finishes FINISHED.
     """
     alive = start_blocking(rproject, tmp_path / "release-a")
+    wait_for_runs(rproject, 1)
     killed = start_blocking(rproject, tmp_path / "release-b")
-    killed.kill_group()
+    wait_for_runs(rproject, 2)
+    killed.kill_group()  # the kedro run process and its helper: nobody is left to end the run
     killed.finish(10)
     try:
         uri = store_uri(rproject)

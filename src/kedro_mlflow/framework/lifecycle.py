@@ -12,9 +12,11 @@ kedro run the parent of such runs instead).
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,11 +27,11 @@ from kedro.io import DatasetError
 from kedro_mlflow._lazy import mlflow
 from kedro_mlflow._tracking import get_run, redact, require_reachable
 from kedro_mlflow.exceptions import MlflowConfigError
-from kedro_mlflow.framework import summary
+from kedro_mlflow.framework import helper, summary
 from kedro_mlflow.framework.artifact_location import check_follows_project
 from kedro_mlflow.framework.configure import configure_autologging, ensure_experiment
-from kedro_mlflow.framework.node_runs import leave_node
-from kedro_mlflow.framework.params import log_parameters
+from kedro_mlflow.framework.node_runs import enter_node, leave_node
+from kedro_mlflow.framework.params import log_params, pipeline_params
 from kedro_mlflow.framework.preflight import check_catalog
 from kedro_mlflow.framework.stale_runs import process_tags
 from kedro_mlflow.framework.store_lock import open_store
@@ -72,6 +74,8 @@ class TrackedRun:
     ended: bool = False
     #: The process that opened the run (a forked worker inherits the list, never ends it).
     pid: int = field(default_factory=os.getpid)
+    #: The helper process doing the run's MLflow work, if any (``run_id`` is then ``None``).
+    helper: helper.Helper | None = None
 
 
 #: Runs opened by this process and not ended yet: ended FAILED at exit (an interrupt).
@@ -96,11 +100,26 @@ def start_tracking(
     Returns:
         What to close at the end of the run.
     """
+    pending = helper.take()
+    try:
+        return _start(settings, run_params, pipeline, catalog, pending)
+    finally:
+        if pending is not None and not pending.taken:
+            pending.close()
+
+
+def _start(
+    settings: MlflowSettings,
+    run_params: Mapping[str, Any],
+    pipeline: Pipeline,
+    catalog: CatalogProtocol[Any, Any],
+    pending: helper.Helper | None,
+) -> TrackedRun:
     config = settings.config
     names = pipeline_names(run_params)
     tracked = TrackedRun(run_id=None, settings=settings)
-    configure_autologging(settings)
     if tracking_disabled(config, names):
+        configure_autologging(settings)
         logger.info(
             "MLflow tracking is disabled for pipeline(s) %s ('tracking.disable_tracking."
             "pipelines' in %s): datasets write their local files only.",
@@ -110,11 +129,16 @@ def start_tracking(
         _set_env(tracked.saved_env, DISABLE_TRACKING_ENV, "1")
         return tracked
     if tracking_disabled_by_env():
+        configure_autologging(settings)
         logger.info("%s is set: no MLflow run is opened.", DISABLE_TRACKING_ENV)
         return tracked
 
     # Catalog errors fail here, before a run exists (Kedro builds datasets lazily).
     check_catalog(pipeline, catalog)
+    if pending is not None and _helper_can_run(config, run_params):
+        pending.taken = True
+        return _start_in_helper(pending, tracked, run_params, pipeline, catalog)
+    configure_autologging(settings)
     tracked.run_id, tracked.owned = open_run(settings, run_name=",".join(names))
     try:
         if tracked.owned:
@@ -127,21 +151,181 @@ def start_tracking(
         if tracked.owned:
             tags |= process_tags()
         client.log_batch(tracked.run_id, tags=as_run_tags(tags))
-        log_parameters(
-            client, tracked.run_id, config, pipeline=pipeline, catalog=catalog, where=settings.where
+        params, param_tags = pipeline_params(
+            config, pipeline=pipeline, catalog=catalog, where=settings.where
         )
+        log_params(client, tracked.run_id, params, param_tags)
         if config.tracking.background_uploads:
             artifacts.start_background_uploads()
     except BaseException:
         end_tracking(tracked, "FAILED", raise_upload_errors=False)
         raise
+    _log_opened(tracked)
+    return tracked
+
+
+def _log_opened(tracked: TrackedRun) -> None:
     logger.info(
         "MLflow run '%s' on '%s' records this kedro run%s.",
         tracked.run_id,
         redact(mlflow.get_tracking_uri()),
         "" if tracked.owned else " (it was already active: joined, left open)",
     )
+
+
+def _helper_can_run(config: KedroMlflowConfig, run_params: Mapping[str, Any]) -> bool:
+    """Whether the forked helper may do this run's MLflow work (else it is stopped).
+
+    Not when this process already imported mlflow (a node's module, another plugin: the run
+    must be active here from the start), for a ``ParallelRunner`` (its workers log
+    themselves), without background uploads (a save then returns once logged), or to
+    resume a run (an unknown id must fail before the first node, and only the store knows).
+    """
+    return (
+        "mlflow" not in sys.modules
+        and "Parallel" not in str(run_params.get("runner") or "")
+        and config.tracking.background_uploads
+        and not (config.tracking.run.id or os.environ.get("MLFLOW_RUN_ID"))
+    )
+
+
+def _start_in_helper(
+    pending: helper.Helper,
+    tracked: TrackedRun,
+    run_params: Mapping[str, Any],
+    pipeline: Pipeline,
+    catalog: CatalogProtocol[Any, Any],
+) -> TrackedRun:
+    """Have the helper open the run, tag it and log params; this process does not wait."""
+    settings = tracked.settings
+    assert settings is not None  # noqa: S101 - set by start_tracking
+    _require_server(settings)
+    tracked.helper = pending
+    _end_on_interrupt(tracked)
+    _set_env(tracked.saved_env, "MLFLOW_RUN_ID", None)
+    _set_env(tracked.saved_env, "MLFLOW_TRACKING_URI", settings.tracking_uri)
+    try:
+        names = pipeline_names(run_params)
+        tags = run_tags(settings, run_params, names)
+        pending.call("start", ",".join(names), tags, process_tags())
+        params, param_tags = pipeline_params(
+            settings.config, pipeline=pipeline, catalog=catalog, where=settings.where
+        )
+        pending.call("params", params, param_tags)
+    except BaseException:
+        end_tracking(tracked, "FAILED", raise_upload_errors=False)
+        raise
+    artifacts.forward_to(pending)
+    helper.call_on_mlflow_import(lambda: _adopt(tracked))
     return tracked
+
+
+def _adopt(tracked: TrackedRun) -> None:
+    """mlflow was just imported here (by a node): make the kedro run active, as in-process."""
+    try:
+        run_id = tracked.helper.run_id() if tracked.helper is not None else None
+        if run_id is None or tracked.settings is None:
+            return  # the run could not be opened: the run fails saying why
+        _set_env(tracked.saved_env, RUN_ID_ENV, run_id)
+        configure_autologging(tracked.settings)
+        enter_node()
+    except Exception as exc:
+        logger.warning(
+            "mlflow was imported during kedro run, but the kedro run's MLflow run could not "
+            "be made active in this process: %s",
+            redact(str(exc)),
+        )
+
+
+class HelperRun:
+    """The helper process's side: the run's life as in-process, driven by the hook's calls."""
+
+    def __init__(self, settings: MlflowSettings) -> None:
+        self.settings = settings
+        self.tracked: TrackedRun | None = None
+        self.run: Any = None
+        self.failure: tuple[str, str] | None = None
+        self.told = False
+
+    def new_failure(self) -> tuple[str, str] | None:
+        """The failure to report to the kedro run process, once."""
+        if self.failure is None or self.told:
+            return None
+        self.told = True
+        return self.failure
+
+    def _fail(self, exc: BaseException) -> None:
+        self.failure = (type(exc).__name__, str(exc))
+        self.run = None
+        if self.tracked is not None:
+            end_tracking(self.tracked, "FAILED", raise_upload_errors=False)
+
+    def start(self, run_name: str, tags: dict[str, str], owner_tags: dict[str, str]) -> None:
+        try:
+            run_id, owned = open_run(self.settings, run_name)
+            self.tracked = TrackedRun(run_id, owned, settings=self.settings)
+            os.environ[RUN_ID_ENV] = run_id
+            os.environ.pop("MLFLOW_RUN_ID", None)
+            client = mlflow.MlflowClient()
+            client.log_batch(run_id, tags=as_run_tags(tags | (owner_tags if owned else {})))
+            artifacts.start_background_uploads()
+            self.run = client.get_run(run_id)
+            _log_opened(self.tracked)
+        except Exception as exc:
+            self._fail(exc)
+
+    def params(self, params: dict[str, str], tags: dict[str, str]) -> None:
+        if self.run is not None:
+            try:
+                log_params(mlflow.MlflowClient(), self.run.info.run_id, params, tags)
+            except Exception as exc:
+                self._fail(exc)
+
+    def log(self, upload: Any) -> None:
+        if self.run is not None:
+            try:
+                artifacts.log_upload(dataclasses.replace(upload, run=upload.run or self.run))
+            except Exception as exc:
+                self._fail(exc)
+
+    def run_id(self) -> str | None:
+        return self.tracked.run_id if self.tracked is not None else None
+
+    def wait_for_artifact(self, artifact: str) -> tuple[bool, str | None]:
+        if self.run is None:
+            return False, None
+        try:
+            return artifacts.wait_for_artifact(self.run.info.run_id, artifact), None
+        except Exception as exc:
+            return False, str(exc)
+
+    def end(self, status: str, interrupted: bool) -> tuple[str | None, str | None, str | None]:
+        """End the run; its id, and the kind and message of what went wrong."""
+        if self.failure is not None or self.tracked is None:
+            kind, message = self.failure or (None, None)
+            return self.run_id(), kind, message
+        if interrupted:
+            _warn_interrupted(self.tracked)
+        try:
+            end_tracking(self.tracked, status, raise_upload_errors=True)
+        except Exception as exc:
+            return self.run_id(), type(exc).__name__, str(exc)
+        return self.run_id(), None, None
+
+    def lost(self) -> None:
+        """The kedro run process is gone without a word: end the run FAILED."""
+        if self.tracked is not None and self.failure is None:
+            self.end("FAILED", interrupted=True)
+
+
+def fork_helper(settings: MlflowSettings) -> None:
+    """Fork the helper of a ``kedro run`` (see ``helper``), which imports mlflow meanwhile."""
+    if not helper.wanted():
+        return
+    warm_up = ["mlflow"]
+    if settings.tracking_uri.startswith("sqlite:"):
+        warm_up.append("mlflow.store.tracking.sqlalchemy_store")
+    helper.fork(lambda: HelperRun(settings), warm_up)
 
 
 def pipeline_names(run_params: Mapping[str, Any]) -> list[str]:
@@ -188,12 +372,7 @@ def open_run(settings: MlflowSettings, run_name: str) -> tuple[str, bool]:
                 "'tracking.run.id'" if run_options.id else "MLFLOW_RUN_ID",
             )
         return active.info.run_id, False
-    require_reachable(
-        settings.tracking_uri,
-        f"Opening the MLflow run of kedro run (tracking URI from {settings.tracking_uri_origin})",
-        "Start it, or change 'server.mlflow_tracking_uri' in mlflow.yml or MLFLOW_TRACKING_URI.",
-        error=MlflowConfigError,
-    )
+    _require_server(settings)
     open_store(settings.tracking_uri)
     client = mlflow.MlflowClient()
     if requested:
@@ -219,7 +398,19 @@ def open_run(settings: MlflowSettings, run_name: str) -> tuple[str, bool]:
     return run.info.run_id, True
 
 
-def end_tracking(tracked: TrackedRun, status: str, *, raise_upload_errors: bool) -> None:
+def _require_server(settings: MlflowSettings) -> None:
+    """Fail in seconds when the tracking server does not answer (no mlflow imported)."""
+    require_reachable(
+        settings.tracking_uri,
+        f"Opening the MLflow run of kedro run (tracking URI from {settings.tracking_uri_origin})",
+        "Start it, or change 'server.mlflow_tracking_uri' in mlflow.yml or MLFLOW_TRACKING_URI.",
+        error=MlflowConfigError,
+    )
+
+
+def end_tracking(
+    tracked: TrackedRun, status: str, *, raise_upload_errors: bool, interrupted: bool = False
+) -> None:
     """Wait for the uploads, end the run (if owned) with ``status``, restore the environment.
 
     An upload that failed makes the run FAILED; its error lists what was not uploaded. When
@@ -231,6 +422,7 @@ def end_tracking(tracked: TrackedRun, status: str, *, raise_upload_errors: bool)
         status: ``FINISHED`` or ``FAILED``; ``FAILED`` when an upload failed.
         raise_upload_errors: Raise the error of failed uploads (after ending the run)
             rather than log it.
+        interrupted: The run ends because the process was interrupted (said in the log).
     """
     if tracked.ended:
         return
@@ -238,13 +430,24 @@ def end_tracking(tracked: TrackedRun, status: str, *, raise_upload_errors: bool)
     if tracked in _open:
         _open.remove(tracked)
     _restore_sigterm(tracked)
+    if tracked.helper is not None:
+        _end_in_helper(tracked, tracked.helper, status, raise_upload_errors, interrupted)
+        return
     if tracked.run_id is None:
         _restore_env(tracked.saved_env)
         return
+    _end_in_process(tracked, tracked.run_id, status, raise_upload_errors, interrupted)
+
+
+def _end_in_process(
+    tracked: TrackedRun, run_id: str, status: str, raise_upload_errors: bool, interrupted: bool
+) -> None:
+    if interrupted:
+        _warn_interrupted(tracked)
     problems: list[str] = []
     try:
         try:
-            with summary.upload_progress(tracked.run_id):
+            with summary.upload_progress(run_id):
                 artifacts.wait_for_uploads()
         except Exception as exc:
             problems.append(str(exc))
@@ -254,18 +457,18 @@ def end_tracking(tracked: TrackedRun, status: str, *, raise_upload_errors: bool)
             leave_node(failed=status == "FAILED")
             if tracked.owned:
                 active = mlflow.active_run()
-                if active is not None and active.info.run_id == tracked.run_id:
+                if active is not None and active.info.run_id == run_id:
                     mlflow.end_run(status)
                 else:
-                    mlflow.MlflowClient().set_terminated(tracked.run_id, status)
+                    mlflow.MlflowClient().set_terminated(run_id, status)
             else:
                 logger.info(
                     "MLflow run '%s' was active before kedro run: left open (its owner ends it).",
-                    tracked.run_id,
+                    run_id,
                 )
         except Exception as exc:
             problems.append(
-                f"MLflow run '{tracked.run_id}' could not be ended {status} on tracking URI "
+                f"MLflow run '{run_id}' could not be ended {status} on tracking URI "
                 f"'{redact(mlflow.get_tracking_uri())}' (is the server gone?): "
                 f"{redact(str(exc))}. It stays RUNNING: once the server is back, "
                 f"`kedro mlflow runs --close-stale` ends it FAILED."
@@ -276,10 +479,42 @@ def end_tracking(tracked: TrackedRun, status: str, *, raise_upload_errors: bool)
         _restore_env(tracked.saved_env)
     if not problems:
         return
-    message = f"MLflow run '{tracked.run_id}' ended {status}:\n" + "\n".join(problems)
+    message = f"MLflow run '{run_id}' ended {status}:\n" + "\n".join(problems)
     if raise_upload_errors:
         raise DatasetError(message)
     logger.error("%s", message)
+
+
+def _end_in_helper(
+    tracked: TrackedRun,
+    run_helper: helper.Helper,
+    status: str,
+    raise_upload_errors: bool,
+    interrupted: bool,
+) -> None:
+    """End the run in the helper (it waits for the uploads) and wait for the helper to exit."""
+    artifacts.forward_to(None)
+    helper.remove_import_hook()
+    try:
+        # Runs that nodes of this thread left open, above the kedro run, end with it.
+        leave_node(failed=status == "FAILED")
+        _, kind, message = run_helper.finish(status, interrupted=interrupted)
+    except DatasetError as exc:  # the helper died
+        kind, message = "DatasetError", str(exc)
+    finally:
+        _restore_env(tracked.saved_env)
+    if message is None or run_helper.already_raised(kind, message):
+        return
+    if raise_upload_errors:
+        raise helper.error(kind or "DatasetError", message)
+    logger.error("%s", message)
+
+
+def _warn_interrupted(tracked: TrackedRun) -> None:
+    logger.warning(
+        "kedro run was interrupted: ending MLflow run '%s' FAILED (what was saved before is kept).",
+        tracked.run_id,
+    )
 
 
 def _end_on_interrupt(tracked: TrackedRun) -> None:
@@ -312,13 +547,8 @@ def _restore_sigterm(tracked: TrackedRun) -> None:
 def _end_open_runs() -> None:
     """At exit: end FAILED the runs of ``kedro run``s that were interrupted."""
     for tracked in [run for run in _open if run.pid == os.getpid()]:
-        logger.warning(
-            "kedro run was interrupted: ending MLflow run '%s' FAILED (what was saved before "
-            "is kept).",
-            tracked.run_id,
-        )
         try:
-            end_tracking(tracked, "FAILED", raise_upload_errors=False)
+            end_tracking(tracked, "FAILED", raise_upload_errors=False, interrupted=True)
         except Exception as exc:
             logger.error(
                 "MLflow run '%s' could not be ended FAILED: %s. Close it later with "

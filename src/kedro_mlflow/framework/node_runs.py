@@ -41,7 +41,9 @@ def _active_run_stack() -> list[Any]:
 def enter_node() -> None:
     """Make the kedro run the active run of this thread, if the thread has none."""
     run_id = os.environ.get(RUN_ID_ENV)
-    if not run_id or mlflow.active_run() is not None:
+    # Without mlflow imported, nothing could use the run; a kedro run whose MLflow work is
+    # in its helper makes it active here when mlflow is imported (``lifecycle._adopt``).
+    if not run_id or "mlflow" not in sys.modules or mlflow.active_run() is not None:
         return
     key = (os.getpid(), run_id)
     if key not in _runs:

@@ -39,14 +39,31 @@ def log_parameters(
     logged in the run (a resumed or joined run) with the same value are skipped; a
     different value is kept as it was, with a warning: MLflow params cannot change.
     """
+    params, tags = pipeline_params(config, pipeline=pipeline, catalog=catalog, where=where)
+    log_params(client, run_id, params, tags)
+
+
+def pipeline_params(
+    config: KedroMlflowConfig,
+    *,
+    pipeline: Pipeline,
+    catalog: CatalogProtocol[Any, Any],
+    where: str = "mlflow.yml",
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The params (and tags, for long values) of the pipeline's parameter inputs; no MLflow."""
     inputs = sorted(
         name for name in pipeline.inputs() if name == "parameters" or name.startswith("params:")
     )
     values = {name.removeprefix("params:"): catalog.load(name) for name in inputs}
     options = config.tracking.params
-    params, tags = params_to_log(
-        values, options.dict_params, options.long_params_strategy, where=where
-    )
+    return params_to_log(values, options.dict_params, options.long_params_strategy, where=where)
+
+
+def log_params(
+    client: MlflowClient, run_id: str, params: dict[str, str], tags: dict[str, str]
+) -> None:
+    """Log ``params`` and ``tags`` into ``run_id``, skipping the params it already holds."""
+    params = dict(params)
     existing = client.get_run(run_id).data.params
     for key in [key for key in params if key in existing]:
         if existing[key] != params[key]:

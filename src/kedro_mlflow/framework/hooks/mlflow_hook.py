@@ -13,7 +13,7 @@ from kedro.framework.hooks import hook_impl
 
 from kedro_mlflow.framework.catalog import name_datasets
 from kedro_mlflow.framework.configure import configure_tracking, disabled_in_settings
-from kedro_mlflow.framework.lifecycle import end_tracking, start_tracking
+from kedro_mlflow.framework.lifecycle import end_tracking, fork_helper, start_tracking
 from kedro_mlflow.framework.node_runs import enter_node, leave_node
 
 if TYPE_CHECKING:
@@ -55,11 +55,13 @@ class MlflowHook:
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: KedroContext) -> None:
-        """Read ``mlflow.yml`` (a typo fails here, before anything is written)."""
+        """Read ``mlflow.yml`` (a typo fails here, before anything is written); fork the helper."""
         # Kedro unregisters the hook for "kedro-mlflow" only; "kedro_mlflow" disabled 2.x.
         self._disabled = disabled_in_settings()
         if not self._disabled:
             self._settings = configure_tracking(context)
+            # Under `kedro run`: MLflow's start-up runs on the other core meanwhile.
+            fork_helper(self._settings)
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(

@@ -13,10 +13,13 @@ from kedro_mlflow.io.artifacts._cache_limits import max_bytes as cache_max_bytes
 from kedro_mlflow.io.artifacts._checkout import restore_version
 from kedro_mlflow.io.artifacts._queue import (
     UploadStatus,
+    forward_to,
     start_background_uploads,
     upload_status,
+    wait_for_artifact,
     wait_for_uploads,
 )
+from kedro_mlflow.io.artifacts._queue import log as log_upload
 from kedro_mlflow.io.artifacts._versions import (
     DatasetVersion,
     Verification,
@@ -51,7 +54,9 @@ __all__ = [
     "cache_root",
     "clear_cache",
     "find_versions",
+    "forward_to",
     "is_run_id",
+    "log_upload",
     "logged_file_count",
     "recorded_dataset_name",
     "recorded_dataset_names",
@@ -61,5 +66,6 @@ __all__ = [
     "upload_status",
     "verify",
     "version_of",
+    "wait_for_artifact",
     "wait_for_uploads",
 ]

@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from kedro.io import DatasetError
 
@@ -52,7 +52,8 @@ class Upload:
             they are logged; kept, and named in the error, if logging fails.
     """
 
-    run: Run
+    #: ``None`` while the upload is forwarded to the run's helper process, which fills it in.
+    run: Run | None
     files: list[tuple[Path, str]]
     context: str
     local_path: Path
@@ -63,7 +64,7 @@ class Upload:
 
     @property
     def run_id(self) -> str:
-        return str(self.run.info.run_id)
+        return str(self.run.info.run_id) if self.run is not None else "of this kedro run"
 
     @property
     def size(self) -> int:
@@ -87,6 +88,8 @@ class Upload:
             when the save wrote a folder.
         """
         failure: DatasetError | None = None
+        if self.run is None:
+            raise RuntimeError(f"{self.context}: an upload forwarded to a helper has no run")
         try:
             logged = store.log_files(store.artifact_repository(self.run), self.files)
         except Exception as exc:
@@ -113,10 +116,13 @@ class Upload:
             why = "failed"
         return _UploadFailed(
             f"{self.context}: logging {self.describe()} (tracking URI '{server}', artifact "
-            f"location '{_tracking.redact(str(self.run.info.artifact_uri))}'): {why}: "
+            f"location '{_tracking.redact(self._artifact_uri())}'): {why}: "
             f"{_tracking.redact(str(exc))}. Nothing was logged; the data was {self._kept_at()}.",
             timed_out=_bounds.looks_like_timeout(exc),
         )
+
+    def _artifact_uri(self) -> str:
+        return str(self.run.info.artifact_uri) if self.run is not None else "not known yet"
 
     def tags(self) -> dict[str, str]:
         """Run tags to record with the digests: the dataset's catalog name."""
@@ -238,7 +244,22 @@ class UploadStatus:
         return self.total_bytes - self.done_bytes
 
 
+class Forwarder(Protocol):
+    """Where the saves of this process send their uploads instead (the run's helper process)."""
+
+    def send(self, upload: Upload) -> None:
+        """Hand over one save's files, snapshotted; raise if the run cannot take them."""
+
+    def run_id(self) -> str | None:
+        """The run of the ``kedro run``, once open (``None``: it could not be opened)."""
+
+    def wait_for_artifact(self, artifact: str) -> bool:
+        """Wait for the uploads of ``artifact``; whether there was one."""
+
+
 _queue: _Queue | None = None
+#: ``(pid, forwarder)``: set by the hook for the ``kedro run`` of that process.
+_forward: tuple[int, Forwarder] | None = None
 #: The queue being waited for: no longer taking uploads, still showing its progress.
 _waited: _Queue | None = None
 _lock = threading.Lock()
@@ -264,6 +285,20 @@ def queued() -> bool:
         return _queue is not None and _queue.pid == os.getpid()
 
 
+def forward_to(forwarder: Forwarder | None) -> None:
+    """From now on, this process's saves hand their uploads to ``forwarder`` (``None``: stop)."""
+    global _forward  # noqa: PLW0603 - one per process, like the queue
+    with _lock:
+        _forward = None if forwarder is None else (os.getpid(), forwarder)
+
+
+def forwarder() -> Forwarder | None:
+    """The forwarder of this process, if saves hand their uploads over."""
+    with _lock:
+        forward = _forward
+    return forward[1] if forward is not None and forward[0] == os.getpid() else None
+
+
 def log(upload: Upload) -> None:
     """Log the files of one save: queued when background uploads are on, else now.
 
@@ -271,6 +306,11 @@ def log(upload: Upload) -> None:
         DatasetError: (not queued) The upload or the digest record failed.
     """
     size = upload.size
+    forward = forwarder()
+    if forward is not None:
+        # Snapshotted here, before save returns: the next node may rewrite the local file.
+        forward.send(upload if upload.snapshot is not None else upload.snapshotted())
+        return
     if queued():
         # Taken before save returns: the next node may rewrite the local file at once.
         snapshot = upload if upload.snapshot is not None else upload.snapshotted()
@@ -315,6 +355,9 @@ def wait_for_artifact(run_id: str, artifact: str) -> bool:
     Raises:
         DatasetError: That upload failed.
     """
+    forward = forwarder()
+    if forward is not None:
+        return forward.wait_for_artifact(artifact)
     with _lock:
         uploads = _queue
         if uploads is None or uploads.pid != os.getpid():

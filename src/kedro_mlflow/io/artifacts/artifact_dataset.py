@@ -356,7 +356,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         self._refuse_names_on_a_server(data)
         if (
             self._keep_local
-            and _queue.queued()
+            and (_queue.queued() or _queue.forwarder() is not None)
             and writes_one_plain_file(self._dataset)
             and self._save_privately(run, data, context)
         ):
@@ -376,7 +376,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
             raise
         self._log(run, files, context, cleanup=scratch)
 
-    def _save_privately(self, run: Run, data: Any, context: str) -> bool:
+    def _save_privately(self, run: Run | None, data: Any, context: str) -> bool:
         """Save into a private file, copy it into place, and upload that file in the background.
 
         The bytes logged are the ones this save wrote, even when another process writes the
@@ -402,7 +402,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
 
     def _log(
         self,
-        run: Run,
+        run: Run | None,
         files: list[tuple[Path, str]],
         context: str,
         *,
@@ -447,12 +447,17 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
                     f"'artifact_path' ('{self._artifact_path}') or the file."
                 )
 
-    def _run_for_save(self, context: str) -> Run:
+    def _run_for_save(self, context: str) -> Run | None:
         """The dataset's ``run_id``, else the kedro run's, else the active run, else
-        ``MLFLOW_RUN_ID``'s, else a run started for it."""
+        ``MLFLOW_RUN_ID``'s, else a run started for it.
+
+        ``None``: the kedro run's, whose helper process logs the files (``_queue.forward_to``).
+        """
         store.require_reachable(context)
         if self._run_id is not None:
             return store.get_run(self._run_id, context, allow_deleted=False)
+        if _queue.forwarder() is not None:
+            return None
         kedro_run = os.environ.get(RUN_ID_ENV)
         if kedro_run:
             # The hook keeps this run alive for the whole kedro run: fetch it once per process.
@@ -574,6 +579,9 @@ def _current_run_id() -> str | None:
     kedro_run = os.environ.get(RUN_ID_ENV)
     if kedro_run:
         return kedro_run
+    forward = _queue.forwarder()
+    if forward is not None:
+        return forward.run_id()
     active = mlflow.active_run()
     if active is not None:
         return str(active.info.run_id)
