@@ -22,6 +22,7 @@ import atexit
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import logging
 import os
 import signal
@@ -194,11 +195,15 @@ class Helper:
             self.close()
         return run_id, kind, message
 
-    def close(self) -> None:
-        """Close the pipe (the helper leaves), wait for it; kill it if it does not leave."""
+    def close(self, *, unused: bool = False) -> None:
+        """Close the pipe (the helper leaves), wait for it; kill it if it does not leave.
+
+        Args:
+            unused: No run was given to it: it only imports, killed at once.
+        """
         with self._lock:
             self._conn.close()
-        if _reap(self.pid, EXIT_WAIT_S) is None:
+        if unused or _reap(self.pid, EXIT_WAIT_S) is None:
             _kill(self.pid)
 
 
@@ -242,7 +247,7 @@ def discard() -> None:
     global _pending
     helper, _pending = _pending, None
     if helper is not None and _pending_pid == os.getpid():
-        helper.close()
+        helper.close(unused=True)
 
 
 def _serve(conn: Connection, service: Callable[[], Any], warm_up: Sequence[str]) -> None:
@@ -320,7 +325,7 @@ class _OnImport(importlib.abc.MetaPathFinder):
         if fullname != "mlflow":
             return None
         remove_import_hook()
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        spec = importlib.util.find_spec(fullname)
         if spec is None or spec.loader is None:
             return spec
         spec.loader = _ThenLoader(spec.loader, self.then)

@@ -105,7 +105,7 @@ def start_tracking(
         return _start(settings, run_params, pipeline, catalog, pending)
     finally:
         if pending is not None and not pending.taken:
-            pending.close()
+            pending.close(unused=True)
 
 
 def _start(
