@@ -13,7 +13,8 @@ from kedro.framework.hooks import hook_impl
 
 from kedro_mlflow.framework.catalog import name_datasets
 from kedro_mlflow.framework.configure import configure_tracking, disabled_in_settings
-from kedro_mlflow.framework.lifecycle import end_tracking, fork_helper, start_tracking
+from kedro_mlflow.framework.helper_run import fork_helper
+from kedro_mlflow.framework.lifecycle import end_tracking, start_tracking
 from kedro_mlflow.framework.node_runs import enter_node, leave_node
 
 if TYPE_CHECKING:
