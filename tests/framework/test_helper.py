@@ -150,6 +150,21 @@ def test_a_node_that_imports_mlflow_logs_into_the_kedro_run(probed, runner):
     ]
 
 
+def test_a_node_module_importing_mlflow_keeps_the_run_in_the_process(probed):
+    """mlflow imported before the pipeline starts: the run is opened in the process, as before
+    the helper existed, and the unused helper is stopped."""
+    nodes = probed / "src" / PACKAGE / "nodes.py"
+    nodes.write_text("import mlflow\n" + nodes.read_text())
+
+    found, output = _run(probed, "--pipelines", "logs")
+
+    assert found["mlflow"] is True
+    (kedro_run,) = [r for r in all_runs(store_uri(probed)) if r.info.run_name == "logs"]
+    assert kedro_run.data.metrics == {"rows": 5.0}
+    assert kedro_run.data.tags["kedro_mlflow.pid"] == str(found["pid"])
+    assert "helper process" not in output
+
+
 def test_a_helper_that_dies_fails_the_run_saying_what_may_be_missing(probed):
     found, output = _run(probed, "--pipelines", "dies", check=False)
 
