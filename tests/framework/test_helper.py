@@ -71,7 +71,7 @@ REGISTRY = (
     PIPELINE_REGISTRY.replace("def register_pipelines", "def _registered")
     + """
 
-from tracked_project.nodes import kill_helper, log_from_node
+from tracked_project.nodes import kill_helper, log_from_node, report
 
 
 def register_pipelines():
@@ -84,7 +84,11 @@ def register_pipelines():
         node(make_raw, "params:n", "raw", name="make_raw"),
         node(kill_helper, "raw", "after_csv", name="kill_helper"),
     ])
-    return {**pipelines, "logs": logs, "dies": dies}
+    hidden = Pipeline([
+        node(make_raw, "params:n", "hidden", name="make_hidden"),
+        node(report, "hidden", "hidden_stats_csv", name="report_hidden"),
+    ])
+    return {**pipelines, "logs": logs, "dies": dies, "hidden": hidden}
 """
 )
 
@@ -163,6 +167,32 @@ def test_a_node_module_importing_mlflow_keeps_the_run_in_the_process(probed):
     assert kedro_run.data.metrics == {"rows": 5.0}
     assert kedro_run.data.tags["kedro_mlflow.pid"] == str(found["pid"])
     assert "helper process" not in output
+
+
+HIDDEN = """
+hidden:
+  type: kedro_mlflow.io.artifacts.MlflowArtifactDataset
+  dataset:
+    type: pandas.CSVDataset
+    filepath: data/02_intermediate/hidden.csv
+  keep_local: false
+"""
+
+
+def test_a_keep_local_false_output_is_read_back_from_the_run_the_helper_logs(probed):
+    """The next node reads it from the run once the helper uploaded it (it is not on disk)."""
+    catalog = probed / "conf" / "base" / "catalog.yml"
+    catalog.write_text(catalog.read_text() + HIDDEN)
+
+    found, output = _run(probed, "--pipelines", "hidden")
+
+    (run,) = all_runs(store_uri(probed))
+    logged = artifacts(run.info.run_id, tracking_uri=store_uri(probed))
+    assert logged == ["hidden.csv", "reporting/hidden_stats.csv"], output[-3000:]
+    assert not (probed / "data" / "02_intermediate" / "hidden.csv").exists()
+    assert (probed / "data" / "08_reporting" / "hidden_stats.csv").exists()
+    assert found["mlflow"] is True  # the load by run imports it in the kedro run process
+    assert run.info.status == "FINISHED"
 
 
 def test_a_helper_that_dies_fails_the_run_saying_what_may_be_missing(probed):

@@ -173,9 +173,9 @@ class Helper:
 
     def wait_for_artifact(self, artifact: str) -> bool:
         with self._lock:
-            found, error = self.ask("wait_for_artifact", artifact)
-        if error is not None:
-            raise DatasetError(error)
+            found, problem = self.ask("wait_for_artifact", artifact)
+        if problem is not None:
+            raise DatasetError(problem)
         return bool(found)
 
     # -- the end --------------------------------------------------------------------

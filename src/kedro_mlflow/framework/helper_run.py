@@ -10,6 +10,7 @@ process, which raises it at its next save or at the end of the run.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -116,6 +117,10 @@ def fork_helper(settings: MlflowSettings) -> None:
     """Fork the helper of a ``kedro run`` (see ``helper``), which imports mlflow meanwhile."""
     if not helper.wanted():
         return
+    # mlflow imports pandas (about 0.3 s of its 1 s import), and most Kedro projects import it
+    # too: imported here, once, before the fork, the helper inherits it instead of importing it
+    # again on its own core, which ends it that much sooner after a short pipeline.
+    importlib.import_module("pandas")
     warm_up = ["mlflow"]
     if settings.tracking_uri.startswith("sqlite:"):
         warm_up.append("mlflow.store.tracking.sqlalchemy_store")
