@@ -224,7 +224,7 @@ def fork(service: Callable[[], Any], warm_up: Sequence[str]) -> None:
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # else the child would write again what the parent had buffered
     pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child; coverage does not follow a fork
+    if pid == 0:  # the child (coverage follows it: `patch = ["fork", "_exit"]`)
         parent.close()
         _serve(child, service, warm_up)
     child.close()
