@@ -25,7 +25,7 @@ from kedro.pipeline import Pipeline, node
 
 from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
 from kedro_mlflow.config.settings import MlflowSettings, resolve_settings
-from kedro_mlflow.framework import configure
+from kedro_mlflow.framework.hooks import configure
 from kedro_mlflow.io.artifacts import MlflowArtifactDataset
 
 

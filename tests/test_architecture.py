@@ -68,7 +68,7 @@ def test_exceptions_import_nothing_heavy():
 
 def test_the_check_sees_imports():
     """A check that saw no import would pass whatever the code does."""
-    configure = PACKAGE / "framework" / "configure.py"
+    configure = PACKAGE / "framework" / "hooks" / "configure.py"
     assert "kedro_mlflow._lazy" in runtime_imports(configure)
     assert "mlflow" not in runtime_imports(configure)
     assert "pydantic" in runtime_imports(PACKAGE / "config" / "kedro_mlflow_config.py")

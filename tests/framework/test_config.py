@@ -262,7 +262,7 @@ def test_a_soft_merge_strategy_merges_base_and_env_key_by_key(tmp_path):
 
 def test_the_cache_cap_is_a_size_and_is_exported_for_the_datasets(tmp_path, monkeypatch):
     """`tracking.cache_max_bytes` takes `20GiB`-like sizes; a wrong one names key and file."""
-    from kedro_mlflow.framework.configure import export_cache_limit
+    from kedro_mlflow.framework.hooks.configure import export_cache_limit
     from tests.helpers import settings_for
 
     monkeypatch.delenv("KEDRO_MLFLOW_CACHE_MAX_BYTES", raising=False)

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from kedro_mlflow.exceptions import MlflowConfigError
-from kedro_mlflow.framework import configure
+from kedro_mlflow.framework.hooks import configure
 from tests.helpers import (
     OMEGACONF_DEPRECATION,
     loader,

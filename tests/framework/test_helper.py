@@ -13,7 +13,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from kedro_mlflow.framework.helper import HELPER_ENV
+from kedro_mlflow.framework.hooks.helper import HELPER_ENV
 from tests.helpers import (
     ALL_ARTIFACTS,
     PACKAGE,

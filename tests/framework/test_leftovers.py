@@ -44,7 +44,7 @@ def _leftovers() -> None:
     tasks = _Path(f"/proc/{_os.getpid()}/task")
     children = [pid for task in tasks.iterdir() for pid in (task / "children").read_text().split()]
     threads = [t.name for t in _threading.enumerate() if t is not _threading.main_thread()]
-    mlflow = "mlflow" in _sys.modules  # imported by the helper only (see framework/helper.py)
+    mlflow = "mlflow" in _sys.modules  # imported by the helper only (see framework/hooks/helper.py)
     found = {"threads": threads, "children": children, "mlflow": mlflow}
     _Path(path).write_text(_json.dumps(found))
 

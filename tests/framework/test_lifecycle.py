@@ -11,7 +11,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
 from kedro_mlflow.config.settings import resolve_settings
 from kedro_mlflow.exceptions import MlflowConfigError
-from kedro_mlflow.framework import configure, lifecycle
+from kedro_mlflow.framework.hooks import configure, lifecycle
 from kedro_mlflow.io import artifacts as io_artifacts
 from tests.helpers import (
     OMEGACONF_DEPRECATION,

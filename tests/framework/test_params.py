@@ -9,7 +9,7 @@ import pytest
 
 from kedro_mlflow.config.kedro_mlflow_config import DictParamsOptions
 from kedro_mlflow.exceptions import MlflowConfigError
-from kedro_mlflow.framework import configure, params
+from kedro_mlflow.framework.hooks import configure, params
 from tests.helpers import (
     OMEGACONF_DEPRECATION,
     param_pipeline,

@@ -15,8 +15,8 @@ import sys
 import mlflow
 import pytest
 
-from kedro_mlflow.framework import stale_runs
-from kedro_mlflow.framework.tags import PROJECT_PATH_TAG
+from kedro_mlflow.framework.hooks.tags import PROJECT_PATH_TAG
+from kedro_mlflow.framework.store import stale_runs
 from tests.helpers import OMEGACONF_DEPRECATION, invoke, store_uri
 
 pytestmark = OMEGACONF_DEPRECATION

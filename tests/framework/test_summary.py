@@ -18,7 +18,7 @@ import mlflow
 import pytest
 from rich.console import Console
 
-from kedro_mlflow.framework import lifecycle, summary
+from kedro_mlflow.framework.hooks import lifecycle, summary
 from kedro_mlflow.io.artifacts import (
     MlflowArtifactDataset,
     start_background_uploads,

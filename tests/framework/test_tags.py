@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kedro_mlflow.framework import tags
+from kedro_mlflow.framework.hooks import tags
 from tests.helpers import (
     OMEGACONF_DEPRECATION,
 )

@@ -151,7 +151,6 @@ def test_importing_an_upstream_dataset_not_provided_fails_naming_it(module, name
 def test_the_placeholder_modules_answer_other_lookups_normally(module):
     """Tools probe modules with hasattr (doctest, inspect, pickle): only the dataset names fail."""
     placeholder = importlib.import_module(f"kedro_mlflow.io.{module}")
-    assert not hasattr(placeholder, "__path__")
     assert not hasattr(placeholder, "__wrapped__")
     assert not hasattr(placeholder, "SomethingElse")
     assert placeholder.__all__ == []
@@ -170,3 +169,49 @@ def test_upstream_module_path_of_the_artifact_dataset():
         }
     )
     assert isinstance(catalog["raw"], MlflowArtifactDataset)
+
+
+# -- kedro-mlflow 2.x's logging switch -------------------------------------------------------
+
+
+def test_switch_catalog_logging_turns_logging_off_and_on(sqlite_store, tmp_path):
+    """2.x code (its served models) calls switch_catalog_logging(catalog, False): saves then
+    write their local file and log nothing; True logs again."""
+    from kedro_mlflow.io.catalog import switch_catalog_logging
+    from tests.helpers import DF, artifacts
+
+    catalog = DataCatalog({"table": csv(tmp_path / "table.csv")})
+    switch_catalog_logging(catalog, False)
+    assert catalog["table"]._logging_activated is False
+    with mlflow.start_run() as off:
+        catalog.save("table", DF)
+    assert (tmp_path / "table.csv").exists()
+    assert artifacts(off.info.run_id) == []
+
+    switch_catalog_logging(catalog, True)
+    with mlflow.start_run() as on:
+        catalog.save("table", DF)
+    assert artifacts(on.info.run_id) == ["table.csv"]
+
+
+def test_logging_activated_takes_bools_only(tmp_path):
+    """As in 2.x, a non-bool flag is refused rather than read as truthy."""
+    dataset = csv(tmp_path / "table.csv")
+    with pytest.raises(ValueError, match="must be a bool"):
+        dataset._logging_activated = "no"
+    with pytest.raises(ValueError, match="must be a bool"):
+        from kedro_mlflow.io.catalog import switch_catalog_logging
+
+        switch_catalog_logging(DataCatalog({"t": dataset}), 0)  # type: ignore[arg-type]
+    assert dataset._logging_activated is True
+
+
+def test_keep_local_false_with_logging_off_is_refused(tmp_path):
+    """Nothing would be kept anywhere: the save says so instead of losing the data."""
+    dataset = csv(tmp_path / "table.csv", keep_local=False)
+    dataset._logging_activated = False
+    from tests.helpers import DF
+
+    with pytest.raises(DatasetError, match="_logging_activated: False"):
+        dataset.save(DF)
+    assert not (tmp_path / "table.csv").exists()

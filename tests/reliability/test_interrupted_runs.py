@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kedro_mlflow.framework.store_lock import open_store
+from kedro_mlflow.framework.store.store_lock import open_store
 from tests.helpers import KedroProcess, all_runs, artifacts, kedro_bounded, store_uri
 
 #: How long an interrupted kedro run may take to end its run and exit.

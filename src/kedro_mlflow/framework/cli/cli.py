@@ -1,7 +1,7 @@
 """``kedro mlflow ...`` commands (entry point ``kedro.project_commands``).
 
 ``init`` and ``ui`` live here; ``versions`` and ``pull`` in ``versions.py``, ``cache`` in
-``cache.py``.
+``cache.py``, ``runs`` in ``runs.py``.
 
 Kedro imports this module for every ``kedro`` command run in a project, ``kedro --help``
 included: mlflow and pydantic are imported at their first use, inside the commands.
@@ -21,15 +21,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from kedro_mlflow._lazy import kedro_project, kedro_session, mlflow
+from kedro_mlflow._lazy import kedro_project
 from kedro_mlflow._tracking import is_server_uri, redact
 from kedro_mlflow.config.loading import display_path
-from kedro_mlflow.config.settings import MlflowSettings
-from kedro_mlflow.exceptions import MlflowConfigError
-from kedro_mlflow.framework import stale_runs
 from kedro_mlflow.framework.cli.cache import cache
+from kedro_mlflow.framework.cli.project import load_settings, project_path
+from kedro_mlflow.framework.cli.runs import runs
 from kedro_mlflow.framework.cli.versions import pull, versions
-from kedro_mlflow.framework.configure import configure_tracking
 
 if TYPE_CHECKING:
     from kedro.framework.startup import ProjectMetadata
@@ -43,14 +41,6 @@ def commands() -> None:
 @commands.group(name="mlflow")
 def mlflow_commands() -> None:
     """Use MLflow in this Kedro project."""
-
-
-def _project(metadata: ProjectMetadata | None) -> Path:
-    if metadata is None:
-        raise click.ClickException(
-            "Not in a Kedro project: run `kedro mlflow ...` from a project's folder."
-        )
-    return Path(metadata.project_path)
 
 
 @mlflow_commands.command()
@@ -70,9 +60,9 @@ def init(metadata: ProjectMetadata | None, env: str, force: bool, silent: bool) 
     An existing file is left as it is (exit code 0) unless --force is given, so scripts may
     run this command every time.
     """
-    project_path = _project(metadata)
+    root = project_path(metadata)
     conf_source = Path(str(kedro_project.settings.CONF_SOURCE))
-    conf_dir = conf_source if conf_source.is_absolute() else project_path / conf_source
+    conf_dir = conf_source if conf_source.is_absolute() else root / conf_source
     if not conf_dir.is_dir():
         raise click.ClickException(
             f"The configuration folder '{conf_dir}' (CONF_SOURCE in settings.py) is not a "
@@ -84,7 +74,7 @@ def init(metadata: ProjectMetadata | None, env: str, force: bool, silent: bool) 
             f"'{env}' is not an environment name; use e.g. 'local' or 'base'.", param_hint="--env"
         )
     target = conf_dir / env / "mlflow.yml"
-    shown = display_path(target, project_path)
+    shown = display_path(target, root)
     if target.exists() and not force:
         if not silent:
             click.secho(
@@ -121,8 +111,8 @@ def ui(
     metadata: ProjectMetadata | None, env: str | None, host: str | None, port: int | None
 ) -> None:
     """Serve the MLflow UI of the project's tracking store."""
-    project_path = _project(metadata)
-    settings = _settings(project_path, env)
+    root = project_path(metadata)
+    settings = load_settings(root, env)
     uri = settings.tracking_uri
     if is_server_uri(uri):
         raise click.ClickException(
@@ -160,7 +150,7 @@ def ui(
     # Background jobs (used by GenAI evaluation) cost a slow start; opt back in with the env.
     environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     click.echo(f"MLflow UI of '{redact(uri)}' on http://{host}:{port_text} (Ctrl+C to stop)")
-    code = _serve(command, environ, project_path)
+    code = _serve(command, environ, root)
     if code is not None:  # it stopped by itself: it serves until Ctrl+C or SIGTERM otherwise
         raise click.ClickException(
             f"mlflow ui on {host}:{port_text} stopped by itself (exit code {code}); its log "
@@ -198,77 +188,8 @@ def _serve(command: list[str], environ: dict[str, str], cwd: Path) -> int | None
         signal.signal(signal.SIGTERM, previous)
 
 
-# Commands of their own modules: a dataset's versions, and the download cache.
+# Commands of their own modules: a dataset's versions, the download cache, the runs.
 mlflow_commands.add_command(versions)
 mlflow_commands.add_command(pull)
 mlflow_commands.add_command(cache)
-
-
-@mlflow_commands.command(name="runs")
-@click.option("--env", "-e", default=None, help="The configuration environment (default: local).")
-@click.option(
-    "--stale",
-    "show_stale",
-    is_flag=True,
-    help="List the runs kedro run opened that are RUNNING with no live process.",
-)
-@click.option("--close-stale", is_flag=True, help="End those stale runs FAILED (listing each one).")
-@click.pass_obj
-def runs(
-    metadata: ProjectMetadata | None, env: str | None, show_stale: bool, close_stale: bool
-) -> None:
-    """List the project's runs left RUNNING (--stale), or end the stale ones (--close-stale).
-
-    A run is stale when the process of this host that opened it is gone (killed, or the
-    tracking server was down when it ended). Runs opened on another host are listed, never
-    closed from here.
-    """
-    project_path = _project(metadata)
-    settings = _settings(project_path, env)
-    _list_or_close_stale(settings, close=close_stale, everything=not (show_stale or close_stale))
-
-
-def _list_or_close_stale(settings: MlflowSettings, *, close: bool, everything: bool) -> None:
-    """The body of ``kedro mlflow runs``: bounded calls, errors naming the server."""
-    uri = redact(settings.tracking_uri)
-    try:
-        client = mlflow.MlflowClient(settings.tracking_uri)
-        found = stale_runs.open_runs(client, settings.project_path)
-    except Exception as exc:
-        raise click.ClickException(
-            f"Could not list the runs of tracking URI '{uri}': {redact(str(exc))}. Check that "
-            f"the server is up ('server.mlflow_tracking_uri' in mlflow.yml)."
-        ) from None
-    shown = found if everything else [run for run in found if run.stale]
-    if not shown:
-        click.echo(f"No {'' if everything else 'stale '}RUNNING run of this project on '{uri}'.")
-        return
-    click.echo(f"{'RUNNING' if everything else 'Stale'} run(s) of this project on '{uri}':")
-    for open_run in shown:
-        click.echo(f"  {open_run.describe()}")
-    if not close:
-        if not everything:
-            click.echo("End them FAILED with: kedro mlflow runs --close-stale")
-        return
-    failed = []
-    for open_run in shown:
-        try:
-            stale_runs.close(client, open_run)
-        except Exception as exc:
-            failed.append(f"{open_run.run_id}: {redact(str(exc))}")
-        else:
-            click.echo(f"Ended run {open_run.run_id} FAILED.")
-    if failed:
-        raise click.ClickException(
-            f"Could not end {len(failed)} run(s) on '{uri}':\n" + "\n".join(failed)
-        )
-
-
-def _settings(project_path: Path, env: str | None) -> MlflowSettings:
-    """The project's MLflow settings for ``env``, read as ``kedro run --env`` reads them."""
-    try:
-        session = kedro_session.KedroSession.create(project_path=project_path, env=env)
-        with session:
-            return configure_tracking(session.load_context())
-    except MlflowConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+mlflow_commands.add_command(runs)

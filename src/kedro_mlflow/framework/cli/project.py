@@ -15,8 +15,8 @@ from kedro.io import DatasetError
 
 from kedro_mlflow._lazy import kedro_session
 from kedro_mlflow.exceptions import MlflowConfigError
-from kedro_mlflow.framework import catalog as catalog_entries
-from kedro_mlflow.framework.configure import configure_tracking
+from kedro_mlflow.framework.hooks import catalog as catalog_entries
+from kedro_mlflow.framework.hooks.configure import configure_tracking
 
 if TYPE_CHECKING:
     from kedro.framework.startup import ProjectMetadata
@@ -84,6 +84,19 @@ class Project:
             return str(Path(path).resolve().relative_to(self.path.resolve()))
         except ValueError:
             return str(path)
+
+
+def load_settings(path: Path, env: str | None) -> MlflowSettings:
+    """The MLflow settings of the project at ``path`` for ``env``, read as ``kedro run --env`` does.
+
+    MLflow is pointed at the project's tracking store on the way.
+    """
+    try:
+        session = kedro_session.KedroSession.create(project_path=path, env=env)
+        with session:
+            return configure_tracking(session.load_context())
+    except MlflowConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def load_project(metadata: ProjectMetadata | None, env: str | None) -> Project:

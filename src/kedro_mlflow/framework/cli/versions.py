@@ -11,13 +11,13 @@ from kedro.io import DatasetError
 
 from kedro_mlflow._lazy import mlflow
 from kedro_mlflow._sizes import format_size
-from kedro_mlflow.framework.catalog import artifact_dataset_names
 from kedro_mlflow.framework.cli.project import (
     DescribedArgument,
     Project,
     load_project,
     logs_to_stderr,
 )
+from kedro_mlflow.framework.hooks.catalog import artifact_dataset_names
 from kedro_mlflow.io import artifacts
 
 if TYPE_CHECKING:

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from kedro.framework.hooks import hook_impl
 
-from kedro_mlflow.framework.catalog import name_datasets
-from kedro_mlflow.framework.configure import configure_tracking, disabled_in_settings
-from kedro_mlflow.framework.helper_run import fork_helper
-from kedro_mlflow.framework.lifecycle import end_tracking, start_tracking
-from kedro_mlflow.framework.node_runs import enter_node, leave_node
+from kedro_mlflow.framework.hooks.catalog import name_datasets
+from kedro_mlflow.framework.hooks.configure import configure_tracking, disabled_in_settings
+from kedro_mlflow.framework.hooks.helper_run import fork_helper
+from kedro_mlflow.framework.hooks.lifecycle import end_tracking, start_tracking
+from kedro_mlflow.framework.hooks.node_runs import enter_node, leave_node
 
 if TYPE_CHECKING:
     from kedro.framework.context import KedroContext
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from kedro.pipeline import Pipeline
 
     from kedro_mlflow.config.settings import MlflowSettings
-    from kedro_mlflow.framework.lifecycle import TrackedRun
+    from kedro_mlflow.framework.hooks.lifecycle import TrackedRun
 
 
 class MlflowHook:

@@ -31,7 +31,7 @@ from kedro_mlflow.io.artifacts._versions import (
     verify,
     version_of,
 )
-from kedro_mlflow.io.artifacts.artifact_dataset import (
+from kedro_mlflow.io.artifacts.mlflow_artifact_dataset import (
     DISABLE_TRACKING_ENV,
     RUN_ID_ENV,
     MlflowArtifactDataset,

@@ -29,7 +29,7 @@ from kedro_mlflow.io.artifacts import _mlflow_store as store
 if TYPE_CHECKING:
     from mlflow.entities import Run
 
-    from kedro_mlflow.io.artifacts.artifact_dataset import MlflowArtifactDataset
+    from kedro_mlflow.io.artifacts.mlflow_artifact_dataset import MlflowArtifactDataset
 
 #: The run tag holding the Kedro session id, which is the save version under ``kedro run``.
 _SESSION_TAG = "kedro_mlflow.session_id"

@@ -1,7 +1,8 @@
-"""The error raised for kedro-mlflow 2.x datasets that this package does not provide.
+"""The error raised for kedro-mlflow 2.x names that this package does not provide (yet).
 
-``kedro_mlflow.io.metrics`` and ``kedro_mlflow.io.models`` exist so that a project still
-naming those datasets (in ``catalog.yml`` or in an import) gets a message saying what to do,
+``kedro_mlflow.io.metrics``, ``kedro_mlflow.io.models``, ``kedro_mlflow.mlflow`` and
+``kedro_mlflow.pipeline`` exist so that a project still naming them (in ``catalog.yml`` or
+in an import) gets a message saying what to do,
 rather than Kedro's "No module named ... install the missing dependencies", which would send
 its users looking for a package to install.
 """
@@ -19,7 +20,9 @@ _KEEP_UPSTREAM = (
 )
 
 
-def raise_not_provided(module: str, name: str, alternatives: Mapping[str, str]) -> NoReturn:
+def raise_not_provided(
+    module: str, name: str, alternatives: Mapping[str, str], kind: str = "dataset"
+) -> NoReturn:
     """Fail the lookup of ``module.name``, naming the dataset and what to use instead.
 
     Args:
@@ -27,6 +30,7 @@ def raise_not_provided(module: str, name: str, alternatives: Mapping[str, str]) 
         name: The attribute looked up.
         alternatives: For each dataset kedro-mlflow 2.x had in ``module``, what to do in a
             node instead.
+        kind: What ``name`` is, in the message (``dataset``, ``class``, ``function``).
 
     Raises:
         DatasetNotProvidedError: ``name`` is one of kedro-mlflow 2.x's datasets.
@@ -35,7 +39,7 @@ def raise_not_provided(module: str, name: str, alternatives: Mapping[str, str]) 
     """
     if name in alternatives:
         raise DatasetNotProvidedError(
-            f"'{module}.{name}' is a kedro-mlflow 2.x dataset that this kedro-mlflow does "
+            f"'{module}.{name}' is a kedro-mlflow 2.x {kind} that this kedro-mlflow does "
             f"not provide: it versions the files your datasets write as MLflow artifacts "
             f"(kedro_mlflow.io.artifacts.MlflowArtifactDataset) and nothing else. "
             f"{_KEEP_UPSTREAM}; or instead {alternatives[name]}: in a node, MLflow's API "

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-from kedro_mlflow.io._not_provided import raise_not_provided
+from kedro_mlflow._not_provided import raise_not_provided
 
 __all__: list[str] = []
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kedro_mlflow._lazy import mlflow
-from kedro_mlflow.framework.tags import PROJECT_PATH_TAG
+from kedro_mlflow.framework.hooks.tags import PROJECT_PATH_TAG
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from kedro_mlflow._lazy import mlflow
 from kedro_mlflow.exceptions import MlflowConfigError
-from kedro_mlflow.framework.tags import MAX_TAG_LENGTH, as_run_tags
+from kedro_mlflow.framework.hooks.tags import MAX_TAG_LENGTH, as_run_tags
 
 if TYPE_CHECKING:
     from kedro.io import CatalogProtocol

@@ -15,16 +15,16 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from kedro_mlflow._lazy import mlflow
-from kedro_mlflow.framework import helper
-from kedro_mlflow.framework.lifecycle import (
+from kedro_mlflow.framework.hooks import helper
+from kedro_mlflow.framework.hooks.lifecycle import (
     TrackedRun,
     end_tracking,
     log_opened,
     open_run,
     warn_interrupted,
 )
-from kedro_mlflow.framework.params import log_params
-from kedro_mlflow.framework.tags import as_run_tags
+from kedro_mlflow.framework.hooks.params import log_params
+from kedro_mlflow.framework.hooks.tags import as_run_tags
 from kedro_mlflow.io import artifacts
 from kedro_mlflow.io.artifacts import RUN_ID_ENV
 

@@ -26,15 +26,15 @@ from kedro.io import DatasetError
 from kedro_mlflow._lazy import mlflow
 from kedro_mlflow._tracking import get_run, redact, require_reachable
 from kedro_mlflow.exceptions import MlflowConfigError
-from kedro_mlflow.framework import helper, summary
-from kedro_mlflow.framework.artifact_location import check_follows_project
-from kedro_mlflow.framework.configure import configure_autologging, ensure_experiment
-from kedro_mlflow.framework.node_runs import enter_node, leave_node
-from kedro_mlflow.framework.params import log_params, pipeline_params
-from kedro_mlflow.framework.preflight import check_catalog
-from kedro_mlflow.framework.stale_runs import process_tags
-from kedro_mlflow.framework.store_lock import open_store
-from kedro_mlflow.framework.tags import as_run_tags, run_tags
+from kedro_mlflow.framework.hooks import helper, summary
+from kedro_mlflow.framework.hooks.configure import configure_autologging, ensure_experiment
+from kedro_mlflow.framework.hooks.node_runs import enter_node, leave_node
+from kedro_mlflow.framework.hooks.params import log_params, pipeline_params
+from kedro_mlflow.framework.hooks.preflight import check_catalog
+from kedro_mlflow.framework.hooks.tags import as_run_tags, run_tags
+from kedro_mlflow.framework.store.artifact_location import check_follows_project
+from kedro_mlflow.framework.store.stale_runs import process_tags
+from kedro_mlflow.framework.store.store_lock import open_store
 from kedro_mlflow.io import artifacts
 from kedro_mlflow.io.artifacts import DISABLE_TRACKING_ENV, RUN_ID_ENV, tracking_disabled_by_env
 
