@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export KEDRO_DISABLE_TELEMETRY := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test lint docs bench bench-smoke clean
+.PHONY: install demo test test-fast lint docs bench bench-smoke clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,14 @@ install: $(VENV)/.installed
 
 test: install lint
 	$(PY) -m pytest -n 3 --dist loadgroup --cov --cov-report=term -p no:cacheprovider
+
+# The inner loop: the datasets' and the config's tests and the doctests, no kedro run
+# subprocess, no server, no coverage (under 3 minutes on 2 cores).
+FAST_TESTS := src tests/io tests/test_architecture.py tests/test_bounds.py tests/test_version.py \
+	tests/framework/test_config.py tests/framework/test_configure.py \
+	tests/framework/test_params.py tests/framework/test_tags.py
+test-fast: install
+	$(PY) -m pytest -n 3 -q -p no:cacheprovider -m "not server and not s3" $(FAST_TESTS)
 
 lint: install
 	$(PY) -m ruff check conftest.py src tests $(wildcard benchmarks examples)

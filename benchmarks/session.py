@@ -173,7 +173,7 @@ class Session:
         name = f"shadow-{venv}-{'with' if plugin else 'without'}"
 
         def exclude(entry: str) -> bool:
-            return not plugin and entry.startswith(("kedro_mlflow", "__editable__.kedro_mlflow"))
+            return not plugin and entry.startswith(("kedro_mlflow", "_editable_impl_kedro_mlflow"))
 
         source = h.MAIN_VENV if venv == "main" else UPSTREAM_VENV
         return h.make_shadow_venv(source, h.WORK / name, exclude) / "bin" / "python"

@@ -284,12 +284,8 @@ def test_the_second_run_shows_the_loaded_dataset_in_its_datasets_panel(
     from mlflow import MlflowClient
 
     inputs = MlflowClient(demo.tracking_uri).get_run(demo.second.info.run_id).inputs
-    if not inputs.dataset_inputs:
-        pytest.skip(
-            "The scoring run logged no MLflow dataset input: loads by run_id are recorded as "
-            "kedro_mlflow.input/... tags only (mlflow.log_input comes with issue 9). This "
-            "check turns on by itself once runs have dataset inputs."
-        )
+    # The scoring run loads the first run's regressor by run id: a dataset input of the run.
+    assert [item.dataset.name for item in inputs.dataset_inputs] == ["previous_regressor"]
     from playwright.sync_api import expect
 
     page.goto(run_url(ui_url, demo.second))

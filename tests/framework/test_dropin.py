@@ -343,6 +343,32 @@ def test_context_mlflow_holds_the_resolved_configuration(
     assert context.mlflow.ui.port == "5000"
 
 
+def test_context_mlflow_server_mlflow_client_is_a_client_of_the_project_store(in_process):
+    """2.x code reads `context.mlflow.server._mlflow_client` (an MlflowClient on the project's
+    tracking URI) in notebooks and hooks; ours had no such attribute. It is made at first read,
+    so that loading a context imports no mlflow for it."""
+    with KedroSession.create(project_path=in_process) as session:
+        context = session.load_context()
+    client = context.mlflow.server._mlflow_client
+    assert client is context.mlflow.server._mlflow_client  # one client, reused
+    assert client.tracking_uri == store_uri(in_process, "mlflow.db")
+    experiment_id = client.create_experiment("made_by_2x_code")
+    assert mlflow.MlflowClient(store_uri(in_process, "mlflow.db")).get_experiment(experiment_id)
+
+    probe = (
+        "import sys; from kedro.framework.session import KedroSession;"
+        "from kedro.framework.startup import bootstrap_project;"
+        f"bootstrap_project({str(in_process)!r});"
+        f"ctx = KedroSession.create(project_path={str(in_process)!r}).load_context();"
+        "print('mlflow' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+        env=clean_environ(), cwd=in_process,
+    )  # fmt: skip
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
 def test_a_relative_mlflow_tracking_uri_variable_resolves_from_the_project_root(project):
     """Like a relative `mlflow_tracking_uri` in mlflow.yml; ours used it as given, relative
     to the working directory (`kedro run` from notebooks/ could not open the database)."""

@@ -12,6 +12,7 @@ import json
 import pickle
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from tests.helpers import (
     PACKAGE,
     all_runs,
     artifacts,
+    clean_environ,
     kedro,
     store_uri,
     write,
@@ -154,13 +156,28 @@ def test_versions_json_prints_a_json_list_and_nothing_else(history, tmp_path):
     assert listed[0]["dataset"] == "summary"
     assert len(listed[0]["sha256"]) == 64
 
-    # Kedro's default (rich) logging writes to stdout: the one line Kedro logs before any
-    # plugin is loaded stays there; every other log line of the command goes to stderr.
+    # Kedro's default (rich) logging writes to stdout, and Kedro logs its first line before any
+    # plugin is loaded (it polluted stdout): the whole stdout is the JSON, the line on stderr.
     default = kedro(history.project, "mlflow", "versions", "summary", "--json")
-    before, _, listing = default.stdout.partition("[\n")
-    assert json.loads("[\n" + listing) == listed
-    assert "logging configuration" in before
-    assert before.count(" INFO ") == 1
+    assert json.loads(default.stdout) == listed
+    assert "logging configuration" in default.stderr
+
+
+def test_versions_json_from_the_kedro_script_is_json_alone(history):
+    """The `kedro` console script (not `python -m kedro`) keeps stdout for the JSON too; without
+    --json the table and Kedro's log lines share stdout as they always did."""
+    script = str(Path(sys.executable).with_name("kedro"))
+    result = subprocess.run(
+        [script, "mlflow", "versions", "summary", "--json"], cwd=history.project,
+        env=clean_environ(), capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert [item["run_id"] for item in json.loads(result.stdout)] == [history.new, history.old]
+    table = subprocess.run(
+        [script, "mlflow", "versions", "summary"], cwd=history.project,
+        env=clean_environ(), capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert "logging configuration" in table.stdout
+    assert history.new in table.stdout
 
 
 def test_versions_verify_says_which_stored_versions_were_modified(history, cli):

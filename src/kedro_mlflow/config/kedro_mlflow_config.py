@@ -13,11 +13,23 @@ do not pay for it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    ValidationError,
+    field_validator,
+)
 
+from kedro_mlflow._lazy import mlflow
 from kedro_mlflow._sizes import parse_size
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 __all__ = ["BaseModel", "ValidationError"]  # used by loading.py, which imports no pydantic
 
@@ -50,6 +62,21 @@ class ServerOptions(_Options):
         default_factory=RequestHeaderProviderOptions
     )
     request_timeout: float = 30.0
+    _client: Any = PrivateAttr(default=None)
+
+    @property
+    def _mlflow_client(self) -> MlflowClient:
+        """An ``MlflowClient`` on these URIs, made at first use (kedro-mlflow 2.x's attribute).
+
+        Code written for 2.x reads ``context.mlflow.server._mlflow_client``; the client is
+        created when it is first read, so that a context never imports mlflow for it.
+        """
+        if self._client is None:
+            self._client = mlflow.MlflowClient(
+                tracking_uri=self.mlflow_tracking_uri, registry_uri=self.mlflow_registry_uri
+            )
+        client: MlflowClient = self._client
+        return client
 
     @field_validator("request_timeout")
     @classmethod

@@ -11,6 +11,7 @@ from kedro.io import DatasetError
 
 from kedro_mlflow._lazy import mlflow
 from kedro_mlflow._sizes import format_size
+from kedro_mlflow._stdout import json_stdout
 from kedro_mlflow.framework.cli.project import (
     DescribedArgument,
     Project,
@@ -114,7 +115,7 @@ def versions(
                 item["verified"] = checks[version.run_id].verdict
                 item["problems"] = list(checks[version.run_id].problems)
             listed.append(item)
-        click.echo(json.dumps(listed, indent=2))
+        click.echo(json.dumps(listed, indent=2), file=json_stdout())
     else:
         _print_table(
             dataset, entry, found=found, checks=checks, where=where, more=more, limit=limit

@@ -29,6 +29,7 @@ from kedro_mlflow._tracking import redact
 from kedro_mlflow.config.loading import read_config
 from kedro_mlflow.config.settings import MlflowSettings, resolve_settings
 from kedro_mlflow.exceptions import MlflowConfigError
+from kedro_mlflow.framework.store.artifact_location import follow_moved_project
 from kedro_mlflow.io import artifacts
 
 if TYPE_CHECKING:
@@ -48,7 +49,8 @@ def configure_tracking(context: KedroContext) -> MlflowSettings:
     the project's experiment the one MLflow picks when none is set (so that a notebook's
     ``mlflow.start_run()`` or ``catalog.save(...)`` lands there) and sets
     ``context.mlflow`` to the resolved configuration. No file is created: the store is first
-    touched when a run starts.
+    touched when a run starts; a project's own store that was moved or copied with the
+    project is pointed at the project's ``mlruns`` (``follow_moved_project``).
 
     Args:
         context: The Kedro context just created.
@@ -69,6 +71,7 @@ def configure_tracking(context: KedroContext) -> MlflowSettings:
         env=context.env or getattr(context.config_loader, "default_run_env", None) or None,
         files=files,
     )
+    follow_moved_project(settings)
     export_credentials(context.config_loader, settings)
     export_cache_limit(settings)
     use_request_timeout(settings)
