@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from kedro_mlflow.framework.store.stale_runs import PID_TAG
 from kedro_mlflow.framework.store.store_lock import open_store
 from tests.helpers import KedroProcess, all_runs, artifacts, kedro_bounded, store_uri
 
@@ -87,6 +88,9 @@ def test_stale_runs_are_listed_and_closed_and_live_runs_left_alone(
     wait_for_runs(rproject, 1)
     killed = start_blocking(rproject, tmp_path / "release-b")
     wait_for_runs(rproject, 2)
+    # A run is created with the tags naming its process, never tagged a moment later: a
+    # process killed in between would leave a RUNNING run that --stale cannot judge.
+    assert all(PID_TAG in run.data.tags for run in all_runs(store_uri(rproject)))
     killed.kill_group()  # the kedro run process and its helper: nobody is left to end the run
     killed.finish(10)
     try:

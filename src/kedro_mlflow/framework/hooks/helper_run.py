@@ -57,12 +57,12 @@ class HelperRun:
 
     def start(self, run_name: str, tags: dict[str, str], owner_tags: dict[str, str]) -> None:
         try:
-            run_id, owned = open_run(self.settings, run_name)
+            run_id, owned = open_run(self.settings, run_name, owner_tags)
             self.tracked = TrackedRun(run_id, owned, settings=self.settings)
             os.environ[RUN_ID_ENV] = run_id
             os.environ.pop("MLFLOW_RUN_ID", None)
             client = mlflow.MlflowClient()
-            client.log_batch(run_id, tags=as_run_tags(tags | (owner_tags if owned else {})))
+            client.log_batch(run_id, tags=as_run_tags(tags))
             artifacts.start_background_uploads()
             self.run = client.get_run(run_id)
             log_opened(self.tracked)

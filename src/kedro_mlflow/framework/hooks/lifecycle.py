@@ -138,7 +138,9 @@ def _start(
         pending.taken = True
         return _start_in_helper(pending, tracked, run_params, pipeline, catalog)
     configure_autologging(settings)
-    tracked.run_id, tracked.owned = open_run(settings, run_name=",".join(names))
+    tracked.run_id, tracked.owned = open_run(
+        settings, run_name=",".join(names), owner_tags=process_tags()
+    )
     try:
         if tracked.owned:
             _end_on_interrupt(tracked)
@@ -147,8 +149,6 @@ def _start(
         _set_env(tracked.saved_env, "MLFLOW_TRACKING_URI", mlflow.get_tracking_uri())
         client = mlflow.MlflowClient()
         tags = run_tags(settings, run_params, names)
-        if tracked.owned:
-            tags |= process_tags()
         client.log_batch(tracked.run_id, tags=as_run_tags(tags))
         params, param_tags = pipeline_params(
             config, pipeline=pipeline, catalog=catalog, where=settings.where
@@ -250,7 +250,9 @@ def tracking_disabled(config: KedroMlflowConfig, names: list[str]) -> bool:
     return all(name in disabled for name in names)
 
 
-def open_run(settings: MlflowSettings, run_name: str) -> tuple[str, bool]:
+def open_run(
+    settings: MlflowSettings, run_name: str, owner_tags: dict[str, str] | None = None
+) -> tuple[str, bool]:
     """Join the active run, resume the configured one, or start a new one.
 
     The run resumed is ``tracking.run.id``, else ``MLFLOW_RUN_ID``: an orchestrator that
@@ -259,6 +261,9 @@ def open_run(settings: MlflowSettings, run_name: str) -> tuple[str, bool]:
     Args:
         settings: The context's resolved settings.
         run_name: The name of a new run unless ``tracking.run.name`` is set.
+        owner_tags: The tags naming the process that owns the run, set on a run this opens
+            or resumes in the same call that opens it: a process killed right after never
+            leaves a RUNNING run that ``kedro mlflow runs --stale`` cannot judge.
 
     Returns:
         The run id, and whether this hook owns (ends) the run.
@@ -297,12 +302,16 @@ def open_run(settings: MlflowSettings, run_name: str) -> tuple[str, bool]:
             allow_deleted=False,
         ).info.experiment_id
         mlflow.set_experiment(experiment_id=experiment_id)
-        run = mlflow.start_run(run_id=requested, run_name=run_options.name)
+        run = mlflow.start_run(run_id=requested, run_name=run_options.name, tags=owner_tags)
     else:
         experiment_id = ensure_experiment(client, settings)
         check_follows_project(client, settings, experiment_id)
         mlflow.set_experiment(experiment_id=experiment_id)
-        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_options.name or run_name)
+        run = mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=run_options.name or run_name,
+            tags=owner_tags,
+        )
     return run.info.run_id, True
 
 
