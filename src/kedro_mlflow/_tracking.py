@@ -141,9 +141,17 @@ def get_run(
             )
     if failure is not None:
         raise failure
-    if not allow_deleted and run.info.lifecycle_stage == "deleted":
-        raise error(
-            f"{context}: MLflow run '{run_id}' is deleted on tracking URI '{uri}'. Restore it "
-            f"(mlflow runs restore --run-id {run_id}) or {fix[0].lower()}{fix[1:]}"
-        )
+    if not allow_deleted:
+        refuse_deleted(run, context, fix, error=error)
     return run
+
+
+def refuse_deleted(run: Run, context: str, fix: str, *, error: type[Exception]) -> None:
+    """Raise ``error`` when ``run`` is deleted, naming it, the tracking URI and ``fix``."""
+    if run.info.lifecycle_stage == "deleted":
+        run_id = run.info.run_id
+        raise error(
+            f"{context}: MLflow run '{run_id}' is deleted on tracking URI "
+            f"'{shown_tracking_uri()}'. Restore it (mlflow runs restore --run-id {run_id}) or "
+            f"{fix[0].lower()}{fix[1:]}"
+        )

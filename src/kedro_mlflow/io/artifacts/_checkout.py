@@ -169,7 +169,7 @@ def restore_version(
     name = dataset.catalog_name or dataset.artifact
     context = f"Pulling '{name}' from MLflow run '{run_id}'"
     _digests.record_waiting(run_id, context)
-    run = store.get_run(run_id, context, remember="ended")
+    run = store.get_run(run_id, context, remember="ended", to_read=True)
     artifact = dataset.artifact
     if _versions.version_of(run, artifact) is None:
         raise DatasetError(

@@ -22,6 +22,7 @@ from kedro.io import DatasetError
 
 from kedro_mlflow import _bounds, _tracking
 from kedro_mlflow._lazy import artifact_repository_registry, mlflow
+from kedro_mlflow.io.artifacts import _local_store
 from kedro_mlflow.io.artifacts._names import is_clean
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ def get_run(
     *,
     remember: Literal["never", "ended", "always"] = "never",
     allow_deleted: bool = True,
+    to_read: bool = False,
 ) -> Run:
     """Fetch a run, or raise a ``DatasetError`` naming it and the tracking URI.
 
@@ -70,24 +72,30 @@ def get_run(
             fetches the run, so a run deleted meanwhile is seen), ``always`` for the run a
             ``kedro run`` keeps open.
         allow_deleted: Return a deleted run rather than refuse it.
+        to_read: The run's artifacts are only read (a load, a check): a run of a sqlite
+            store on this machine with local artifacts is read without MLflow
+            (``_local_store``).
     """
-    uri = tracking_uri()
+    uri = _tracking.tracking_uri()
     scope = os.environ.get("KEDRO_MLFLOW_RUN_ID", "")
     if remember == "ended" and not scope:
         remember = "never"
     key = (uri, run_id, scope if remember == "ended" else "")
     if remember != "never" and key in _remembered:
         return _remembered[key]
-    require_reachable(context)
-    run = _tracking.get_run(
-        run_id,
-        context,
+    fix = (
         "Check the 'run_id' of this dataset and the tracking URI; nothing was saved."
         if context.startswith("Saving")
-        else "Check the 'run_id' of this dataset and the tracking URI.",
-        error=DatasetError,
-        allow_deleted=allow_deleted,
+        else "Check the 'run_id' of this dataset and the tracking URI."
     )
+    run = _local_store.read_run(uri, run_id) if to_read else None
+    if run is None:
+        require_reachable(context)
+        run = _tracking.get_run(
+            run_id, context, fix, error=DatasetError, allow_deleted=allow_deleted
+        )
+    elif not allow_deleted:
+        _tracking.refuse_deleted(run, context, fix, error=DatasetError)
     if remember == "always" or (
         remember == "ended" and run.info.status in {"FINISHED", "FAILED", "KILLED"}
     ):
@@ -97,6 +105,9 @@ def get_run(
 
 def artifact_repository(run: Run) -> ArtifactRepository:
     """The repository holding ``run``'s artifacts (a local folder, a server, a bucket)."""
+    local = _local_store.repository(run, _tracking.tracking_uri())
+    if local is not None:
+        return local
     _bounds.apply(s3=str(run.info.artifact_uri).startswith("s3"))
     return artifact_repository_registry.get_artifact_repository(
         run.info.artifact_uri, tracking_uri=_tracking.tracking_uri()

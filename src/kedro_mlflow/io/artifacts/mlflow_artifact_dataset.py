@@ -517,7 +517,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         _digests.record_waiting(source, context)
         if source is None:
             source = self._logged_in_current_run(context)
-        run = store.get_run(source, context, remember="ended", allow_deleted=False)
+        run = store.get_run(source, context, remember="ended", allow_deleted=False, to_read=True)
         # Said at INFO when `kedro run --load-versions` departs from the catalog for this run.
         logger.log(
             logging.INFO if source == self._version_run_id else logging.DEBUG,
@@ -590,7 +590,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
                 source = self._logged_in_current_run(context)
             except DatasetError:
                 return False
-        run = store.get_run(source, context, remember="ended", allow_deleted=False)
+        run = store.get_run(source, context, remember="ended", allow_deleted=False, to_read=True)
         return store.artifact_exists(run, store.artifact_repository(run), self.artifact, context)
 
     def _release(self) -> None:
@@ -610,7 +610,8 @@ def _current_run_id() -> str | None:
     forward = _queue.forwarder()
     if forward is not None:
         return forward.run_id()
-    active = mlflow.active_run()
+    # Until mlflow is imported, this process has no active run (and asking would import it).
+    active = mlflow.active_run() if "mlflow" in sys.modules else None
     if active is not None:
         return str(active.info.run_id)
     return os.environ.get("MLFLOW_RUN_ID") or None
