@@ -422,3 +422,13 @@ def test_model_datasets_against_a_server_on_s3(mlflow_server_on_s3, s3_endpoint,
     keys = [item["Key"] for item in stored["Contents"]]
     assert any(key.endswith("/reg/MLmodel") for key in keys)
     assert any("/models/" in key and key.endswith("/MLmodel") for key in keys)
+
+
+def test_requirements_given_in_save_args_are_used_as_given_and_not_cached(sqlite_store, tmp_path):
+    dataset = MlflowModelTrackingDataset(
+        flavor="mlflow.sklearn", save_args={"pip_requirements": ["scikit-learn", "numpy"]}
+    )
+    with mlflow.start_run():
+        dataset.save(fitted())
+    assert set(requirements_of(dataset.model_uri, tmp_path)) >= {"scikit-learn", "numpy"}
+    assert not (Path(os.environ["KEDRO_MLFLOW_CACHE_DIR"]) / ".requirements").exists()
