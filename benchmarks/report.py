@@ -19,7 +19,8 @@ from typing import Literal
 from harness import ROOT, Case, median
 
 MiB = 1 << 20
-VERSIONS = ("kedro", "kedro-datasets", "mlflow", "pandas", "pyarrow")  # pinned in the 2.0.3 venv
+# pinned in the 2.0.3 venv
+VERSIONS = ("kedro", "kedro-datasets", "mlflow", "pandas", "pyarrow", "scikit-learn")
 VARIANT_LABEL = {
     "plain": "plain dataset",
     "plain+mlflow": "plain dataset + mlflow run (no artifact)",

@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kedro_mlflow.io.artifacts import MlflowArtifactDataset
+from kedro_mlflow.io.models import MlflowModelTrackingDataset
 
 if TYPE_CHECKING:
     from kedro.io import CatalogProtocol
     from kedro.pipeline import Pipeline
 
 _TYPE_NAME = MlflowArtifactDataset.__qualname__
+_MODEL_TYPE_NAME = MlflowModelTrackingDataset.__qualname__
 
 
 def name_datasets(catalog: CatalogProtocol[Any, Any], pipeline: Pipeline) -> None:
@@ -30,6 +32,16 @@ def name_datasets(catalog: CatalogProtocol[Any, Any], pipeline: Pipeline) -> Non
         dataset = _get(catalog, name)
         if isinstance(dataset, MlflowArtifactDataset):
             dataset.catalog_name = name
+    name_model_datasets(catalog, pipeline)
+
+
+def name_model_datasets(catalog: CatalogProtocol[Any, Any], pipeline: Pipeline) -> None:
+    """Tell each MlflowModelTrackingDataset of ``pipeline`` its name (its LoggedModel's default)."""
+    for name in sorted(pipeline.datasets()):
+        if _MODEL_TYPE_NAME in str(_type_of(catalog, name)):
+            dataset = _get(catalog, name)
+            if isinstance(dataset, MlflowModelTrackingDataset):
+                dataset.catalog_name = name
 
 
 def _type_of(catalog: CatalogProtocol[Any, Any], name: str) -> str | None:

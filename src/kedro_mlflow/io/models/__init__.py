@@ -1,42 +1,24 @@
-"""kedro-mlflow 2.x's model datasets, which this package does not provide.
+"""kedro-mlflow 2.x's model datasets, on MLflow 3's LoggedModels and model registry.
 
-Naming one (``type: kedro_mlflow.io.models.MlflowModelTrackingDataset`` in ``catalog.yml``,
-or an import) fails with a ``DatasetNotProvidedError`` saying what to do instead: log and
-load models from nodes with MLflow's flavor APIs, version a pickled model with
-``MlflowArtifactDataset``, or keep kedro-mlflow 2.x.
+- ``MlflowModelTrackingDataset``: ``<flavor>.log_model`` into the current run; load it back,
+  or any ``models:/`` / ``runs:/`` URI.
+- ``MlflowModelLocalFileSystemDataset``: ``<flavor>.save_model`` into a local folder
+  (``versioned: true`` works; wrap it in ``MlflowArtifactDataset`` to log the folder).
+- ``MlflowModelRegistryDataset``: a registered model by version, by alias, or its latest.
 
-Examples:
-    >>> try:
-    ...     from kedro_mlflow.io.models import MlflowModelTrackingDataset
-    ... except ImportError as error:
-    ...     print(error)  # doctest: +ELLIPSIS
-    'kedro_mlflow.io.models.MlflowModelTrackingDataset' is a kedro-mlflow 2.x dataset ...
+Importing them imports no mlflow: the flavor is imported at the first save or load.
 """
 
 from __future__ import annotations
 
-from typing import NoReturn
+from kedro_mlflow.io.models.mlflow_model_local_filesystem_dataset import (
+    MlflowModelLocalFileSystemDataset,
+)
+from kedro_mlflow.io.models.mlflow_model_registry_dataset import MlflowModelRegistryDataset
+from kedro_mlflow.io.models.mlflow_model_tracking_dataset import MlflowModelTrackingDataset
 
-from kedro_mlflow._not_provided import raise_not_provided
-
-__all__: list[str] = []
-
-_ALTERNATIVES = {
-    "MlflowModelTrackingDataset": (
-        "log the model with mlflow.<flavor>.log_model(...) in the node and load it with "
-        "mlflow.<flavor>.load_model('runs:/<run_id>/<artifact_path>'), or version a pickled "
-        "model with MlflowArtifactDataset around pickle.PickleDataset"
-    ),
-    "MlflowModelLocalFileSystemDataset": (
-        "save the model with mlflow.<flavor>.save_model(model, path) and load it with "
-        "mlflow.<flavor>.load_model(path)"
-    ),
-    "MlflowModelRegistryDataset": (
-        "load the model with mlflow.<flavor>.load_model('models:/<name>/<version>') "
-        "(or 'models:/<name>@<alias>')"
-    ),
-}
-
-
-def __getattr__(name: str) -> NoReturn:
-    raise_not_provided(__name__, name, _ALTERNATIVES)
+__all__ = [
+    "MlflowModelLocalFileSystemDataset",
+    "MlflowModelRegistryDataset",
+    "MlflowModelTrackingDataset",
+]

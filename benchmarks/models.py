@@ -1,0 +1,57 @@
+"""Workload 10: save and load a tiny sklearn model with MlflowModelTrackingDataset, against 2.0.3.
+
+Each measured process imports, fits a 2-point LinearRegression, saves it in a run of a sqlite
+store made by an untimed first run, and (the load case) loads it back by its ``models:/`` URI.
+Ours reuses the pip requirements inferred by that first run; 2.0.3 infers them on every save.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import harness as h
+from harness import MAIN_PY, Case
+
+if TYPE_CHECKING:
+    from session import Session
+
+SCRIPT = """
+import sys
+import mlflow, numpy as np
+from sklearn.linear_model import LinearRegression
+from kedro_mlflow.io.models import MlflowModelTrackingDataset
+mlflow.set_tracking_uri(f"sqlite:///{sys.argv[1]}/mlflow.db")
+mlflow.set_experiment("models")
+if sys.argv[2] == "save":
+    model = LinearRegression().fit(np.array([[1.0], [2.0]]), np.array([1.0, 2.0]))
+    with mlflow.start_run():
+        MlflowModelTrackingDataset(flavor="mlflow.sklearn", save_args={"name": "m"}).save(model)
+else:
+    [found] = mlflow.search_logged_models(output_format="list", max_results=1)
+    uri = f"models:/{found.model_id}"
+    MlflowModelTrackingDataset(flavor="mlflow.sklearn", load_args={"model_uri": uri}).load()
+"""
+
+
+def model_datasets(s: Session) -> None:
+    """A model save at most half of 2.0.3's; a load no slower than 2.0.3's."""
+    pythons = {"ours": MAIN_PY, "upstream": s.upstream_py}
+    for action in ("save", "load"):
+        cases = {}
+        for key, python in pythons.items():
+            if python is None:
+                continue
+            root = h.WORK / "models" / key
+            root.mkdir(parents=True, exist_ok=True)
+            env = h.clean_env(KEDRO_MLFLOW_CACHE_DIR=str(root / "cache"))
+            cmd = [str(python), "-c", SCRIPT, str(root), action]
+            label = "ours" if key == "ours" else "2.0.3"
+            cases[key] = Case(f"{label}: {action} a tiny sklearn model", cmd, env)
+            if action == "save":  # the store, a model to load, ours' requirements (untimed)
+                h.run_once(cases[key])
+        title = f"10. MlflowModelTrackingDataset: {action} a tiny sklearn model (local sqlite)"
+        c = s.compare(title, cases, weight="mid")
+        if "upstream" in c:
+            limit = 0.5 if action == "save" else 1.1
+            name, baseline = f"model {action} (whole process)", f"2.0.3's {action}"
+            s.target(c, name=name, baseline=baseline, limit=limit, base="upstream", upstream=None)

@@ -1,0 +1,102 @@
+"""A model's pip requirements, inferred by MLflow once per environment and then reused.
+
+MLflow infers them by loading the saved model in a subprocess and listing what it imports:
+seconds for a tiny model, on every save. The result depends only on the flavor, on the
+modules the model's pickle refers to and on the installed distributions, so it is kept on
+disk under that key (``<cache>/.requirements/<key>.txt``) and passed back as
+``pip_requirements`` to the next save of the same kind: the logged ``requirements.txt`` is
+the same, without the subprocess. A model that does not pickle, or a save whose
+``save_args`` already say what to require, is left to MLflow every time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import pickletools
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from kedro_mlflow.io.artifacts import cache_root
+
+#: ``save_args`` that decide the requirements themselves: no cache then.
+REQUIREMENT_ARGS = frozenset({"pip_requirements", "extra_pip_requirements", "conda_env"})
+
+_distributions: str | None = None
+
+
+def requirements_key(flavor: str, model: Any, save_args: dict[str, Any]) -> str | None:
+    """The cache key of ``model``'s requirements; None when they must be inferred anew."""
+    if REQUIREMENT_ARGS & save_args.keys():
+        return None
+    modules = _pickled_modules(model)
+    if modules is None:
+        return None
+    text = "\n".join([flavor, sys.version, _installed(), *sorted(modules)])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def cached(key: str | None) -> list[str] | None:
+    """The requirements remembered under ``key``, if any."""
+    if key is None:
+        return None
+    try:
+        lines = (_folder() / f"{key}.txt").read_text().splitlines()
+    except OSError:
+        return None
+    return [line for line in lines if line.strip()] or None
+
+
+def remember(key: str | None, requirements_txt: Path) -> None:
+    """Keep the ``requirements.txt`` MLflow just inferred under ``key`` (atomically)."""
+    if key is None:
+        return
+    try:
+        text = requirements_txt.read_text()
+    except OSError:
+        return
+    if any(line.startswith("-") for line in text.splitlines()):
+        return  # constraints files (-c) belong to that one model
+    folder = _folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, scratch = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    with os.fdopen(handle, "w") as out:
+        out.write(text)
+    os.replace(scratch, folder / f"{key}.txt")
+
+
+def _folder() -> Path:
+    # A dot-folder: the artifact cache's size cap and `kedro mlflow cache` skip it.
+    return cache_root() / ".requirements"
+
+
+def _installed() -> str:
+    """Every installed distribution and its version, once per process."""
+    global _distributions  # noqa: PLW0603 - computed once per process
+    if _distributions is None:
+        names = {
+            f"{dist.metadata['Name']}=={dist.version}".lower() for dist in metadata.distributions()
+        }
+        _distributions = "\n".join(sorted(names))
+    return _distributions
+
+
+def _pickled_modules(model: Any) -> set[str] | None:
+    """The modules a pickle of ``model`` imports when loaded; None if it does not pickle.
+
+    Protocol 2 names each class by an inline ``GLOBAL "module name"``, simple to read back.
+    """
+    try:
+        data = pickle.dumps(model, protocol=2)
+    except Exception:
+        return None
+    return {
+        str(arg).split(" ", 1)[0]
+        for opcode, arg, _ in pickletools.genops(io.BytesIO(data))
+        if opcode.name == "GLOBAL"
+    }
