@@ -83,6 +83,27 @@ def _normalise_artifact_path(artifact_path: str | None) -> str | None:
     return "/".join(parts) or None
 
 
+_EXAMPLE_DATASET = "dataset: {type: pandas.CSVDataset, filepath: data/01_raw/companies.csv}"
+
+
+def _wrapped_config(dataset: object) -> dict[str, Any]:
+    """The wrapped dataset's config (a copy), refused at once when it names no ``type``.
+
+    Kedro's own parser would only say ``'type'`` (the missing key, as a ``KeyError``).
+    """
+    config: dict[str, Any] = (
+        copy.deepcopy(dataset) if isinstance(dataset, dict) else {"type": dataset}
+    )
+    if not config.get("type"):
+        given = "an empty 'dataset'" if not config else f"'dataset: {dataset!r}'"
+        raise DatasetError(
+            f"MlflowArtifactDataset was given {given}: the 'type' key of its 'dataset' is "
+            f"missing, so there is no dataset to wrap. Give the wrapped dataset's type and "
+            f"arguments in the catalog entry, e.g. '{_EXAMPLE_DATASET}'"
+        )
+    return config
+
+
 class MlflowArtifactDataset(AbstractDataset[Any, Any]):
     """Wraps any local Kedro dataset and logs what it saves as an MLflow artifact.
 
@@ -173,13 +194,11 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
                 ``load_run_id``; any other version goes to a ``versioned: true`` dataset.
 
         Raises:
-            DatasetError: If ``artifact_path`` is absolute or climbs out with ``..``,
-                the wrapped dataset does not write a local file, or a load version is
-                neither a run id nor usable by the wrapped dataset.
+            DatasetError: If ``dataset`` has no ``type``, ``artifact_path`` is absolute
+                or climbs out with ``..``, the wrapped dataset does not write a local file,
+                or a load version is neither a run id nor usable by the wrapped dataset.
         """
-        config: dict[str, Any] = (
-            copy.deepcopy(dataset) if isinstance(dataset, dict) else {"type": dataset}
-        )
+        config = _wrapped_config(dataset)
         if credentials is not None:
             config.setdefault("credentials", credentials)
         refuse_remote_config(config)
@@ -590,7 +609,11 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
                 source = self._logged_in_current_run(context)
             except DatasetError:
                 return False
-        run = store.get_run(source, context, remember="ended", allow_deleted=False)
+        run = store.get_run(source, context, remember="ended")
+        if run.info.lifecycle_stage == "deleted":
+            # What a load refuses does not exist; the load says why (how to restore the run).
+            logger.debug("%s: MLflow run '%s' is deleted: does not exist", context, source)
+            return False
         return store.artifact_exists(run, store.artifact_repository(run), self.artifact, context)
 
     def _release(self) -> None:
