@@ -49,7 +49,8 @@ def test_failed_background_uploads_are_listed_and_local_files_kept(broken_store,
         with pytest.raises(DatasetError) as info:
             wait_for_uploads()
     message = str(info.value)
-    assert "2 of 2 MLflow artifact upload(s) failed" in message
+    assert "2 of 2 save(s) of this run not logged into MLflow" in message
+    assert "Logged: nothing." in message
     assert f"'a.csv' into run '{run.info.run_id}'" in message
     assert "'rep/b.csv'" in message
     assert (tmp_path / "a.csv").exists()

@@ -33,7 +33,7 @@ from kedro_mlflow.framework.hooks.params import log_params, pipeline_params
 from kedro_mlflow.framework.hooks.preflight import check_catalog
 from kedro_mlflow.framework.hooks.tags import as_run_tags, run_tags
 from kedro_mlflow.framework.store.artifact_location import check_follows_project
-from kedro_mlflow.framework.store.stale_runs import process_tags
+from kedro_mlflow.framework.store.stale_runs import close_left_running, process_tags
 from kedro_mlflow.framework.store.store_lock import open_store
 from kedro_mlflow.io import artifacts
 from kedro_mlflow.io.artifacts import DISABLE_TRACKING_ENV, RUN_ID_ENV, tracking_disabled_by_env
@@ -41,6 +41,7 @@ from kedro_mlflow.io.artifacts import DISABLE_TRACKING_ENV, RUN_ID_ENV, tracking
 if TYPE_CHECKING:
     from kedro.io import CatalogProtocol
     from kedro.pipeline import Pipeline
+    from mlflow import MlflowClient
 
     from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
     from kedro_mlflow.config.settings import MlflowSettings
@@ -301,9 +302,25 @@ def open_run(settings: MlflowSettings, run_name: str) -> tuple[str, bool]:
     else:
         experiment_id = ensure_experiment(client, settings)
         check_follows_project(client, settings, experiment_id)
+        _close_left_running(client, experiment_id, settings)
         mlflow.set_experiment(experiment_id=experiment_id)
         run = mlflow.start_run(experiment_id=experiment_id, run_name=run_options.name or run_name)
     return run.info.run_id, True
+
+
+def _close_left_running(client: MlflowClient, experiment_id: str, settings: MlflowSettings) -> None:
+    """End FAILED the runs an earlier ``kedro run`` of the project could not end (never fails)."""
+    try:
+        closed = close_left_running(client, experiment_id, settings.project_path)
+    except Exception as exc:
+        logger.debug("Runs left RUNNING were not looked for: %s", redact(str(exc)))
+        return
+    if closed:
+        logger.warning(
+            "Ended FAILED MLflow run(s) %s: an earlier kedro run of this project could not "
+            "end them (its server was gone) and its process is gone.",
+            ", ".join(f"'{run_id}'" for run_id in closed),
+        )
 
 
 def _require_server(settings: MlflowSettings) -> None:
@@ -378,8 +395,9 @@ def _end_in_process(
             problems.append(
                 f"MLflow run '{run_id}' could not be ended {status} on tracking URI "
                 f"'{redact(mlflow.get_tracking_uri())}' (is the server gone?): "
-                f"{redact(str(exc))}. It stays RUNNING: once the server is back, "
-                f"`kedro mlflow runs --close-stale` ends it FAILED."
+                f"{redact(str(exc))}. It stays RUNNING until the server is back: the next "
+                f"`kedro run` of this project then ends it FAILED, or run "
+                f"`kedro mlflow runs --close-stale`."
             )
         _log_summary(tracked)
     finally:

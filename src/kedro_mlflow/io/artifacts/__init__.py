@@ -14,6 +14,7 @@ from kedro_mlflow.io.artifacts._checkout import restore_version
 from kedro_mlflow.io.artifacts._queue import (
     UploadStatus,
     forward_to,
+    not_logged,
     start_background_uploads,
     upload_status,
     wait_for_artifact,
@@ -58,6 +59,7 @@ __all__ = [
     "is_run_id",
     "log_upload",
     "logged_file_count",
+    "not_logged",
     "recorded_dataset_name",
     "recorded_dataset_names",
     "restore_version",

@@ -397,9 +397,9 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         except TrackingUnreachableError as exc:
             # Keep the user's data: write it locally, then say nothing was logged.
             self._dataset.save(data)
-            raise DatasetError(
-                f"{exc} The data was saved locally at '{self._target.path}' but not logged."
-            ) from exc
+            message = f"{exc} The data was saved locally at '{self._target.path}' but not logged."
+            _queue.not_logged((self.artifact,), message)
+            raise DatasetError(message) from exc
         self._refuse_names_on_a_server(data)
         if (
             self._keep_local
@@ -515,7 +515,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         resumed = os.environ.get("MLFLOW_RUN_ID")
         if resumed:
             return store.get_run(resumed, context, allow_deleted=False)
-        run = mlflow.start_run()
+        run = store.start_run(context)
         _fail_implicit_run_on_crash(run.info.run_id)
         logger.info(
             "No active MLflow run: started run '%s' (experiment %s) for %s; it stays active "
