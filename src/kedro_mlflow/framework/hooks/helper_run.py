@@ -1,7 +1,7 @@
 """What the helper process of a ``kedro run`` runs: the run's life, told by the hook's calls.
 
 ``helper`` is the process and its pipe; this is the other end's service. Each call runs the
-functions the ``kedro run`` process runs when everything stays in it (``lifecycle.open_run``,
+functions the ``kedro run`` process runs when everything stays in it (``opening.open_run``,
 ``params.log_params``, ``_queue.log``, ``lifecycle.end_tracking``), so that the run records
 the same and fails with the same words; a failure is kept and reported to the ``kedro run``
 process, which raises it at its next save or at the end of the run.
@@ -20,9 +20,9 @@ from kedro_mlflow.framework.hooks.lifecycle import (
     TrackedRun,
     end_tracking,
     log_opened,
-    open_run,
     warn_interrupted,
 )
+from kedro_mlflow.framework.hooks.opening import open_run
 from kedro_mlflow.framework.hooks.params import log_params
 from kedro_mlflow.framework.hooks.tags import as_run_tags
 from kedro_mlflow.io import artifacts
