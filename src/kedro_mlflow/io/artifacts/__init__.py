@@ -11,6 +11,7 @@ from kedro_mlflow.io.artifacts._cache_limits import clear as clear_cache
 from kedro_mlflow.io.artifacts._cache_limits import entries as cache_entries
 from kedro_mlflow.io.artifacts._cache_limits import max_bytes as cache_max_bytes
 from kedro_mlflow.io.artifacts._checkout import restore_version
+from kedro_mlflow.io.artifacts._config import is_run_id
 from kedro_mlflow.io.artifacts._queue import (
     UploadStatus,
     forward_to,
@@ -21,6 +22,11 @@ from kedro_mlflow.io.artifacts._queue import (
     wait_for_uploads,
 )
 from kedro_mlflow.io.artifacts._queue import log as log_upload
+from kedro_mlflow.io.artifacts._runs import (
+    DISABLE_TRACKING_ENV,
+    RUN_ID_ENV,
+    tracking_disabled_by_env,
+)
 from kedro_mlflow.io.artifacts._versions import (
     DatasetVersion,
     Verification,
@@ -32,13 +38,7 @@ from kedro_mlflow.io.artifacts._versions import (
     verify,
     version_of,
 )
-from kedro_mlflow.io.artifacts.mlflow_artifact_dataset import (
-    DISABLE_TRACKING_ENV,
-    RUN_ID_ENV,
-    MlflowArtifactDataset,
-    is_run_id,
-    tracking_disabled_by_env,
-)
+from kedro_mlflow.io.artifacts.mlflow_artifact_dataset import MlflowArtifactDataset
 
 __all__ = [
     "CACHE_MAX_BYTES_ENV",
