@@ -407,10 +407,11 @@ def test_kedro_run_saving_to_a_stalled_server_keeps_the_local_files(
 ) -> None:
     """Issue 20: a save against a server that accepts connections and never answers must
     write the wrapped dataset's local file first and keep it when logging fails, under
-    ``kedro run`` too: with the helper process (uploads stall) and in-process
-    (``KEDRO_MLFLOW_HELPER=0``: the save's own fetch of the run stalls as well)."""
+    ``kedro run`` too: in-process (``KEDRO_MLFLOW_HELPER=0``; the uploads stall: the hook
+    itself asks for the run before the first node) and with the helper process (its fetch
+    of the run it opened stalls too: it cannot take the saves, and names them)."""
     mlflow_yml(project, proxy.url, request_timeout=10)
-    proxy.stall_requests(r"mlflow-artifacts|runs/get")
+    proxy.stall_requests(r"mlflow-artifacts|runs/get" if helper == "1" else r"mlflow-artifacts")
     result = kedro_bounded(
         project, "run", "--pipelines", "data", timeout=150, KEDRO_MLFLOW_HELPER=helper
     )
@@ -418,8 +419,8 @@ def test_kedro_run_saving_to_a_stalled_server_keeps_the_local_files(
     assert result.returncode != 0, result.output[-3000:]
     assert not result.outlived, "a process of the kedro run outlived it"
     assert "raw.csv" in result.output and proxy.url in result.output, result.output[-3000:]
-    if helper == "0":  # the first save's fetch of the run stalls: the node fails, counted
-        assert "1 of 1 save(s) of this run not logged" in result.output, result.output[-3000:]
+    if helper == "0":  # both uploads fail (the second is not attempted), both counted
+        assert "2 of 2 save(s) of this run not logged" in result.output, result.output[-3000:]
     else:  # the helper could not open the run: what it was handed is named as not logged
         assert "'raw.csv', 'reporting/stats.csv'" in result.output, result.output[-3000:]
     raw = pd.read_csv(project / "data" / "01_raw" / "raw.csv")
