@@ -751,9 +751,13 @@ def register_pipelines() -> dict[str, Pipeline]:
         node(make_raw, "params:n", "raw", name="make_raw"),
         node(wait_for_release, ["raw", "params:release_file"], "waited", name="wait"),
     ])
+    five_big = Pipeline([
+        node(make_big, ["params:mib", "params:label"], f"big_{i}", name=f"make_big_{i}")
+        for i in range(1, 6)
+    ])
     return {
         **_registered(), "big": big, "big_then_idle": big_then_idle,
-        "big_then_clobber": big_then_clobber, "blocking": blocking,
+        "big_then_clobber": big_then_clobber, "blocking": blocking, "five_big": five_big,
     }
 """
 )
@@ -764,6 +768,13 @@ big:
   dataset:
     type: pickle.PickleDataset
     filepath: data/06_models/big.pkl
+  artifact_path: models
+
+"big_{n}":
+  type: kedro_mlflow.io.artifacts.MlflowArtifactDataset
+  dataset:
+    type: pickle.PickleDataset
+    filepath: data/06_models/big_{n}.pkl
   artifact_path: models
 """
 
@@ -778,7 +789,8 @@ big_path: data/06_models/big.pkl
 
 
 def add_reliability_pipelines(project: Path) -> Path:
-    """Give a test project the pipelines big, big_then_idle, big_then_clobber, blocking."""
+    """Give a test project the pipelines big, big_then_idle, big_then_clobber, blocking,
+    five_big (five saves of ``mib`` MiB, ``models/big_1.pkl`` to ``models/big_5.pkl``)."""
     write(project / "src" / PACKAGE / "reliability_nodes.py", RELIABILITY_NODES)
     write(project / "src" / PACKAGE / "pipeline_registry.py", RELIABILITY_PIPELINES)
     write(project / "conf" / "base" / "catalog.yml", CATALOG + RELIABILITY_CATALOG)

@@ -78,7 +78,7 @@ def test_a_failed_upload_ends_the_run_failed_and_fails_kedro_run(in_process, mon
     )
     monkeypatch.setenv("MLFLOW_RUN_ID", "")  # an empty variable is restored as it was
     with (
-        pytest.raises(DatasetError, match=r"upload\(s\) failed"),
+        pytest.raises(DatasetError, match=r"2 of 2 save\(s\) of this run not logged"),
         KedroSession.create(project_path=in_process) as session,
     ):
         session.run(pipeline_names=["data"])

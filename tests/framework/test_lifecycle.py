@@ -11,7 +11,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
 from kedro_mlflow.config.settings import resolve_settings
 from kedro_mlflow.exceptions import MlflowConfigError
-from kedro_mlflow.framework.hooks import configure, lifecycle
+from kedro_mlflow.framework.hooks import configure, lifecycle, opening
 from kedro_mlflow.io import artifacts as io_artifacts
 from tests.helpers import (
     OMEGACONF_DEPRECATION,
@@ -71,9 +71,9 @@ def test_a_pipeline_mix_is_tracked_unless_every_pipeline_is_disabled():
     config = KedroMlflowConfig.model_validate(
         {"tracking": {"disable_tracking": {"pipelines": ["a", "__default__"]}}}
     )
-    assert lifecycle.tracking_disabled(config, ["a"])
-    assert lifecycle.tracking_disabled(config, lifecycle.pipeline_names({"pipeline_names": None}))
-    assert not lifecycle.tracking_disabled(config, ["a", "b"])
+    assert opening.tracking_disabled(config, ["a"])
+    assert opening.tracking_disabled(config, opening.pipeline_names({"pipeline_names": None}))
+    assert not opening.tracking_disabled(config, ["a", "b"])
 
 
 def test_a_failure_after_the_run_started_ends_it_failed(tmp_path):
@@ -101,7 +101,7 @@ def test_resuming_an_unknown_run_says_where_the_id_came_from(tmp_path, monkeypat
     settings = settings_for(tmp_path, config)
     expected = "'tracking.run.id'" if origin == "config" else "MLFLOW_RUN_ID"
     with pytest.raises(MlflowConfigError, match=f"'0123abc' \\(from .*{expected}.*not found"):
-        lifecycle.open_run(settings, "x")
+        opening.open_run(settings, "x")
 
 
 def test_resuming_a_deleted_run_fails(tmp_path):
@@ -111,7 +111,7 @@ def test_resuming_a_deleted_run_fails(tmp_path):
     client.delete_run(run_id)
     settings = settings_for(tmp_path, {"tracking": {"run": {"id": run_id}}})
     with pytest.raises(MlflowConfigError, match=r"is deleted.*mlflow runs restore"):
-        lifecycle.open_run(settings, "x")
+        opening.open_run(settings, "x")
 
 
 def test_a_deleted_experiment_is_restored_or_refused(tmp_path):
@@ -162,4 +162,4 @@ def test_an_unreachable_server_fails_in_seconds_naming_the_setting(tmp_path):
     )
     configure.use_tracking_uri(settings)
     with pytest.raises(MlflowConfigError, match=r"unreachable.*server\.mlflow_tracking_uri"):
-        lifecycle.open_run(settings, "x")
+        opening.open_run(settings, "x")

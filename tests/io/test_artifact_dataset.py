@@ -128,6 +128,32 @@ def test_non_local_inner_dataset_is_refused(config, message):
     assert "mlflow.yml" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "dataset",
+    [{}, {"filepath": "data/01_raw/companies.csv"}, {"type": None}],
+    ids=["empty", "no-type", "type-null"],
+)
+def test_dataset_without_type_names_the_missing_key_the_entry_and_an_example(dataset):
+    """Issue 20: ``dataset: {}`` failed with only ``... 'type'.`` (Kedro's KeyError)."""
+    catalog = DataCatalog.from_config(
+        {
+            "companies": {
+                "type": "kedro_mlflow.io.artifacts.MlflowArtifactDataset",
+                "dataset": dataset,
+            }
+        }
+    )
+    with pytest.raises(DatasetError) as info:
+        catalog["companies"]
+    message = str(info.value)
+    for said in (
+        "'type' key of its 'dataset' is missing",
+        "'companies'",
+        "type: pandas.CSVDataset",
+    ):
+        assert said in message, f"the error does not say {said!r}:\n{message}"
+
+
 def test_credentials_are_handed_to_inner_dataset_and_never_shown(tmp_path):
     dataset = MlflowArtifactDataset(
         dataset={"type": "pandas.CSVDataset", "filepath": str(tmp_path / "f.csv")},

@@ -8,7 +8,12 @@ import mlflow
 import pytest
 from kedro.io import DatasetError
 
-from kedro_mlflow.io.artifacts import start_background_uploads, wait_for_uploads
+from kedro_mlflow.io.artifacts import (
+    UploadStatus,
+    start_background_uploads,
+    upload_status,
+    wait_for_uploads,
+)
 from tests.helpers import DF, artifacts, csv, make_store
 
 
@@ -44,7 +49,8 @@ def test_failed_background_uploads_are_listed_and_local_files_kept(broken_store,
         with pytest.raises(DatasetError) as info:
             wait_for_uploads()
     message = str(info.value)
-    assert "2 of 2 MLflow artifact upload(s) failed" in message
+    assert "2 of 2 save(s) of this run not logged into MLflow" in message
+    assert "Logged: nothing." in message
     assert f"'a.csv' into run '{run.info.run_id}'" in message
     assert "'rep/b.csv'" in message
     assert (tmp_path / "a.csv").exists()
@@ -59,8 +65,22 @@ def test_failed_synchronous_upload_names_run_and_keeps_local_file(broken_store, 
     assert (tmp_path / "a.csv").exists()
 
 
-def test_wait_without_start_is_a_no_op():
-    wait_for_uploads()
+def test_wait_without_start_queues_nothing_and_records_waiting_digests(sqlite_store, tmp_path):
+    """Issue 20: this was ``wait_for_uploads()`` alone, a test that could fail only by raising.
+
+    Without background uploads a save is logged before it returns; ``wait_for_uploads`` then
+    waits for no queue, starts none, and records the digests still waiting for a batch.
+    """
+    with mlflow.start_run() as run:
+        csv(tmp_path / "a.csv").save(DF)
+        assert artifacts(run.info.run_id) == ["a.csv"], "logged before save returned"
+        assert upload_status() == UploadStatus()
+        wait_for_uploads()
+        assert upload_status() == UploadStatus()
+        csv(tmp_path / "b.csv").save(DF)
+        assert artifacts(run.info.run_id) == ["a.csv", "b.csv"], "a save after it queued"
+    tags = mlflow.get_run(run.info.run_id).data.tags
+    assert "kedro_mlflow.sha256/a.csv" in tags, "the waiting digest was not recorded"
 
 
 def _save_in_child(path, done):

@@ -69,17 +69,18 @@ def test_load_is_refused_once_the_run_is_deleted_even_if_loaded_before(
 @pytest.mark.timeout(60, func_only=True)
 def test_exists_and_load_agree_on_a_deleted_run(store: Store, tmp_path: Path) -> None:
     """Row: load by run_id of a deleted run -- ``exists()`` does not report as present what
-    ``load()`` refuses."""
+    ``load()`` refuses. Issue 20: it raised instead of returning False, as the docs say
+    (Kedro's runner asks ``exists()`` to decide, it does not expect an error)."""
     with mlflow.start_run() as run:
         csv(tmp_path / "f.csv").save(DF)
-    mlflow.MlflowClient().delete_run(run.info.run_id)
     reader = csv(tmp_path / "other" / "f.csv", run_id=run.info.run_id)
-    try:
-        present = reader.exists()
-    except DatasetError as exc:
-        assert_refused_naming(exc, run.info.run_id)
-        return
-    assert present is False
+    assert reader.exists() is True
+    mlflow.MlflowClient().delete_run(run.info.run_id)
+    assert reader.exists() is False
+    assert csv(tmp_path / "third" / "f.csv", run_id=run.info.run_id).exists() is False
+    with pytest.raises(DatasetError) as info:
+        reader.load()
+    assert_refused_naming(info.value, run.info.run_id)
 
 
 @pytest.mark.timeout(240, func_only=True)

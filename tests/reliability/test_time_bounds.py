@@ -8,6 +8,7 @@ plus a margin, so that today's minutes-long hangs fail the test instead of block
 
 from __future__ import annotations
 
+import pickle
 import re
 import time
 from pathlib import Path
@@ -360,3 +361,132 @@ def test_load_whose_download_stalls_fails_within_a_minute(
     pd.testing.assert_frame_equal(
         csv(tmp_path / "again" / "f.csv", run_id=run.info.run_id).load(), DF
     )
+
+
+@pytest.mark.server
+@pytest.mark.timeout(DEFAULT_BOUND_S + MARGIN_S, func_only=True)
+@pytest.mark.parametrize("run", ["implicit-run", "mlflow-run-id"])
+def test_notebook_save_to_a_stalled_server_keeps_the_local_file(  # noqa: PLR0917 - fixtures
+    proxy: TcpProxy,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    no_leftover_threads: None,
+    run: str,
+) -> None:
+    """Issue 20: a save against a server that accepts connections and never answers failed
+    in bounded time, but the wrapped dataset's local file was not written. With no run
+    given (a notebook: the dataset starts one) or ``MLFLOW_RUN_ID``, the data is saved
+    locally first and stays when logging fails."""
+    make_store(proxy.url, None, name=f"stall-notebook-{request.node.name}")
+    if run == "mlflow-run-id":
+        experiment = mlflow.get_experiment_by_name(f"stall-notebook-{request.node.name}")
+        monkeypatch.setenv(
+            "MLFLOW_RUN_ID", mlflow.MlflowClient().create_run(experiment.experiment_id).info.run_id
+        )
+    local = tmp_path / "data" / "f.csv"
+    proxy.stall()
+    started = time.monotonic()
+    try:
+        with pytest.raises(DatasetError) as info:
+            csv(local).save(DF)
+    finally:
+        elapsed = time.monotonic() - started
+        proxy.forward()
+    assert elapsed < DEFAULT_BOUND_S, f"the save took {elapsed:.0f}s against a stalled server"
+    assert_names_everything(str(info.value), proxy.url, str(local))
+    assert "saved locally" in str(info.value), str(info.value)
+    pd.testing.assert_frame_equal(pd.read_csv(local), DF)
+
+
+@pytest.mark.server
+@pytest.mark.timeout(240, func_only=True)
+@pytest.mark.parametrize("helper", ["1", "0"], ids=["helper", "in-process"])
+def test_kedro_run_saving_to_a_stalled_server_keeps_the_local_files(
+    project: Path, proxy: TcpProxy, mlflow_server: str, helper: str
+) -> None:
+    """Issue 20: a save against a server that accepts connections and never answers must
+    write the wrapped dataset's local file first and keep it when logging fails, under
+    ``kedro run`` too: in-process (``KEDRO_MLFLOW_HELPER=0``; the uploads stall: the hook
+    itself asks for the run before the first node) and with the helper process (its fetch
+    of the run it opened stalls too: it cannot take the saves, and names them)."""
+    mlflow_yml(project, proxy.url, request_timeout=10)
+    proxy.stall_requests(r"mlflow-artifacts|runs/get" if helper == "1" else r"mlflow-artifacts")
+    result = kedro_bounded(
+        project, "run", "--pipelines", "data", timeout=150, KEDRO_MLFLOW_HELPER=helper
+    )
+    assert not result.timed_out, "kedro run hung on a stalled server (killed at 150 s)"
+    assert result.returncode != 0, result.output[-3000:]
+    assert not result.outlived, "a process of the kedro run outlived it"
+    assert "raw.csv" in result.output and proxy.url in result.output, result.output[-3000:]
+    if helper == "0":  # both uploads fail (the second is not attempted), both counted
+        assert "2 of 2 save(s) of this run not logged" in result.output, result.output[-3000:]
+    else:  # the helper could not open the run: what it was handed is named as not logged
+        assert "'raw.csv', 'reporting/stats.csv'" in result.output, result.output[-3000:]
+    raw = pd.read_csv(project / "data" / "01_raw" / "raw.csv")
+    pd.testing.assert_frame_equal(raw, pd.DataFrame({"x": range(5)}))
+    proxy.forward()
+    (run,) = project_runs(mlflow_server, project)
+    assert run.info.status in {"RUNNING", "FAILED"}, run.info.status
+    if run.info.status == "RUNNING":  # MLflow asks for the run before it ends it: it stalled
+        assert "the next `kedro run` of this project then ends it FAILED" in result.output
+
+
+@pytest.mark.server
+@pytest.mark.timeout(600, func_only=True)
+def test_server_killed_during_five_saves_counts_what_was_logged_and_the_next_run_ends_it(
+    rproject: Path, private_server: MlflowServer, private_proxy: TcpProxy
+) -> None:
+    """Issue 20: ``mlflow server`` killed during five 50 MiB saves: the run failed in bound
+    with the local files kept, but stayed RUNNING until someone ran ``--close-stale``, and
+    the message said "1 of 3 upload(s) failed" when four saves had happened.
+
+    The error counts every save of the run and names each artifact logged or not; the next
+    ``kedro run`` of the project, once the server is back, ends the run left RUNNING FAILED.
+    """
+    mlflow_yml(rproject, private_proxy.url, request_timeout=10)
+    killed_at: list[float] = []
+
+    def kill() -> None:
+        private_server.kill()
+        killed_at.append(time.monotonic())
+
+    private_proxy.die_after_upload(60 * MIB, then=kill)
+    process = KedroProcess(rproject, "run", "--pipelines", "five_big", "--params", "mib=50")
+    result = process.finish(300)
+    assert killed_at, f"the uploads never reached 60 MiB:\n{result.output[-3000:]}"
+    assert not result.timed_out, "kedro run was still running 300 s after the server died"
+    assert result.returncode != 0
+    assert not result.outlived, "a process of the kedro run outlived it"
+    after_kill = process.started + result.seconds - killed_at[0]
+    assert after_kill < DEFAULT_BOUND_S, f"kedro run ended {after_kill:.0f}s after the kill"
+    payload = pickle.dumps((b"A" * 1024) * 1024 * 50)  # what make_big(50, "A") returns
+    saved = sorted(p.name for p in (rproject / "data" / "06_models").glob("big_*.pkl"))
+    assert saved, result.output[-3000:]
+    for name in saved:  # every save wrote its local file first, and it is intact
+        assert (rproject / "data" / "06_models" / name).read_bytes() == payload, name
+    counted = re.search(r"(\d+) of (\d+) save\(s\) of this run not logged", result.output)
+    assert counted, result.output[-5000:]
+    assert int(counted[2]) == len(saved), f"{len(saved)} saves, counted:\n{result.output[-5000:]}"
+    logged_line = re.search(r"^Logged: (.*)\.$", result.output, re.MULTILINE)
+    assert logged_line, result.output[-5000:]
+    said_logged = re.findall(r"'(models/big_\d\.pkl)'", logged_line[1])
+    assert int(counted[1]) == len(saved) - len(said_logged)
+    for name in saved:
+        assert f"'models/{name}'" in result.output, f"models/{name} is not named"
+
+    # The server is back: the next kedro run of the project ends the run left RUNNING.
+    private_server.start()
+    private_proxy.forward()
+    (run,) = all_runs(private_server.url)
+    assert run.info.run_id in result.output, "the error does not name the run"
+    if run.info.status == "RUNNING":
+        assert "the next `kedro run` of this project then ends it FAILED" in result.output
+    stored = artifacts(run.info.run_id, tracking_uri=private_server.url)
+    assert sorted(said_logged) == stored, f"said logged: {said_logged}, stored: {stored}"
+    later = kedro_bounded(rproject, "run", "--pipelines", "big", timeout=120)
+    assert later.returncode == 0, later.output[-3000:]
+    runs = {r.info.run_id: r for r in all_runs(private_server.url)}
+    assert runs.pop(run.info.run_id).info.status == "FAILED"
+    (new_run,) = runs.values()
+    assert new_run.info.status == "FINISHED"

@@ -185,3 +185,47 @@ def test_artifact_without_digest_record_loads_with_one_warning(
     ]
     about_it = [text for text in said if run_id in text and "f.csv" in text]
     assert len(about_it) == 1, f"expected one warning naming the run and f.csv, got {said}"
+
+
+@pytest.mark.timeout(60, func_only=True)
+def test_file_planted_in_a_verified_folder_artifact_is_refused_naming_it(
+    store: Store, endpoint: str | None, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 20: a regular file planted in a folder artifact (a PartitionedDataset's
+    partitions) was loaded with only a warning, while a symlink there was refused. The run
+    records a digest for each partition it logged: a file without one is refused, named."""
+    with mlflow.start_run() as started:
+        partitioned(tmp_path / "parts").save({"p1": DF})
+    wait_for_uploads()
+    run = mlflow.get_run(started.info.run_id)
+    write_artifact(run, "parts/planted.csv", b"a,b\n666,666\n", endpoint)
+
+    with pytest.raises(DatasetError) as info:
+        load_all(partitioned(tmp_path / "elsewhere" / "parts", run_id=run.info.run_id))
+    message = str(info.value)
+    for name in (run.info.run_id, "parts/planted.csv", "Delete it"):
+        assert name in message, f"the error does not name {name}:\n{message}"
+    assert "parts/p1.csv" not in message, message
+    assert not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.timeout(60, func_only=True)
+def test_folder_logged_by_another_tool_still_loads_with_a_warning(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The refusal above is for folders the run verifies: a folder with no digest record at
+    all (logged by ``mlflow.log_artifacts``) loads, with the one warning."""
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    DF.to_csv(folder / "p1.csv", index=False)
+    DF.to_csv(folder / "p2.csv", index=False)
+    with mlflow.start_run() as started:
+        mlflow.log_artifacts(str(folder), "parts")
+    caplog.set_level(logging.WARNING)
+    loaded = load_all(partitioned(tmp_path / "other" / "parts", run_id=started.info.run_id))
+    assert sorted(loaded) == ["p1", "p2"]
+    pd.testing.assert_frame_equal(loaded["p2"], DF)
+    assert any(
+        "unverified" in r.getMessage() and started.info.run_id in r.getMessage()
+        for r in caplog.records
+    )

@@ -164,6 +164,14 @@ class Helper:
             self.call("log", upload)
             self._sent.extend(f"'{artifact}'" for _, artifact in upload.files)
 
+    def not_logged(self, artifacts: tuple[str, ...], why: str) -> None:
+        """Tell the helper a save logged nothing, for the run's report; never raises."""
+        with self._lock:
+            try:
+                self._send(("not_logged", (artifacts, why), False))
+            except DatasetError:
+                pass  # the helper is gone: its death is what the run reports
+
     def run_id(self) -> str | None:
         """The kedro run's MLflow run id, once the helper opened it."""
         with self._lock:

@@ -1,7 +1,7 @@
 """What the helper process of a ``kedro run`` runs: the run's life, told by the hook's calls.
 
 ``helper`` is the process and its pipe; this is the other end's service. Each call runs the
-functions the ``kedro run`` process runs when everything stays in it (``lifecycle.open_run``,
+functions the ``kedro run`` process runs when everything stays in it (``opening.open_run``,
 ``params.log_params``, ``_queue.log``, ``lifecycle.end_tracking``), so that the run records
 the same and fails with the same words; a failure is kept and reported to the ``kedro run``
 process, which raises it at its next save or at the end of the run.
@@ -20,9 +20,9 @@ from kedro_mlflow.framework.hooks.lifecycle import (
     TrackedRun,
     end_tracking,
     log_opened,
-    open_run,
     warn_interrupted,
 )
+from kedro_mlflow.framework.hooks.opening import open_run
 from kedro_mlflow.framework.hooks.params import log_params
 from kedro_mlflow.framework.hooks.tags import as_run_tags
 from kedro_mlflow.io import artifacts
@@ -41,6 +41,8 @@ class HelperRun:
         self.run: Any = None
         self.failure: tuple[str, str] | None = None
         self.told = False
+        #: Artifacts handed over once the run had failed: never logged, named at its end.
+        self.dropped: list[str] = []
 
     def new_failure(self) -> tuple[str, str] | None:
         """The failure to report to the kedro run process, once."""
@@ -49,8 +51,10 @@ class HelperRun:
         self.told = True
         return self.failure
 
-    def _fail(self, exc: BaseException) -> None:
-        self.failure = (type(exc).__name__, str(exc))
+    def _fail(self, exc: BaseException, doing: str | None = None) -> None:
+        run = f" '{self.tracked.run_id}'" if self.tracked is not None else ""
+        said = f"{doing} (MLflow run{run}) failed: {exc}" if doing else str(exc)
+        self.failure = (type(exc).__name__, said)
         self.run = None
         if self.tracked is not None:
             end_tracking(self.tracked, "FAILED", raise_upload_errors=False)
@@ -67,7 +71,7 @@ class HelperRun:
             self.run = client.get_run(run_id)
             log_opened(self.tracked)
         except Exception as exc:
-            self._fail(exc)
+            self._fail(exc, "Opening the MLflow run of this kedro run")
 
     def params(self, params: dict[str, str], tags: dict[str, str]) -> None:
         if self.run is not None:
@@ -77,11 +81,20 @@ class HelperRun:
                 self._fail(exc)
 
     def log(self, upload: Any) -> None:
-        if self.run is not None:
-            try:
-                artifacts.log_upload(dataclasses.replace(upload, run=upload.run or self.run))
-            except Exception as exc:
-                self._fail(exc)
+        if self.run is None:
+            self.dropped.extend(artifact for _, artifact in upload.files)
+            upload.discard()
+            return
+        try:
+            artifacts.log_upload(dataclasses.replace(upload, run=upload.run or self.run))
+        except Exception as exc:
+            self._fail(exc)
+
+    def not_logged(self, names: tuple[str, ...], why: str) -> None:
+        if self.run is None:
+            self.dropped.extend(names)
+        else:
+            artifacts.not_logged(names, why)
 
     def run_id(self) -> str | None:
         return self.tracked.run_id if self.tracked is not None else None
@@ -98,6 +111,9 @@ class HelperRun:
         """End the run; its id, and the kind and message of what went wrong."""
         if self.failure is not None or self.tracked is None:
             kind, message = self.failure or (None, None)
+            if message is not None and self.dropped:
+                shown = ", ".join(f"'{name}'" for name in self.dropped)
+                message += f"\nNot logged into MLflow (their local files are kept): {shown}."
             return self.run_id(), kind, message
         if interrupted:
             warn_interrupted(self.tracked)

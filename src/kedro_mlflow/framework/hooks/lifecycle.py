@@ -15,7 +15,6 @@ import atexit
 import logging
 import os
 import signal
-import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,17 +23,21 @@ from typing import TYPE_CHECKING, Any
 from kedro.io import DatasetError
 
 from kedro_mlflow._lazy import mlflow
-from kedro_mlflow._tracking import get_run, redact, require_reachable
-from kedro_mlflow.exceptions import MlflowConfigError
+from kedro_mlflow._tracking import redact
 from kedro_mlflow.framework.hooks import helper, summary
-from kedro_mlflow.framework.hooks.configure import configure_autologging, ensure_experiment
+from kedro_mlflow.framework.hooks.configure import configure_autologging
 from kedro_mlflow.framework.hooks.node_runs import enter_node, leave_node
+from kedro_mlflow.framework.hooks.opening import (
+    helper_can_run,
+    open_run,
+    pipeline_names,
+    require_server,
+    tracking_disabled,
+)
 from kedro_mlflow.framework.hooks.params import log_params, pipeline_params
 from kedro_mlflow.framework.hooks.preflight import check_catalog
 from kedro_mlflow.framework.hooks.tags import as_run_tags, run_tags
-from kedro_mlflow.framework.store.artifact_location import check_follows_project
 from kedro_mlflow.framework.store.stale_runs import process_tags
-from kedro_mlflow.framework.store.store_lock import open_store
 from kedro_mlflow.io import artifacts
 from kedro_mlflow.io.artifacts import DISABLE_TRACKING_ENV, RUN_ID_ENV, tracking_disabled_by_env
 
@@ -42,13 +45,9 @@ if TYPE_CHECKING:
     from kedro.io import CatalogProtocol
     from kedro.pipeline import Pipeline
 
-    from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
     from kedro_mlflow.config.settings import MlflowSettings
 
 logger = logging.getLogger(__name__)
-
-#: The name of the run of ``kedro run`` without ``--pipelines``.
-DEFAULT_PIPELINE = "__default__"
 
 
 @dataclass
@@ -134,7 +133,7 @@ def _start(
 
     # Catalog errors fail here, before a run exists (Kedro builds datasets lazily).
     check_catalog(pipeline, catalog)
-    if pending is not None and _helper_can_run(config, run_params):
+    if pending is not None and helper_can_run(config, run_params):
         pending.taken = True
         return _start_in_helper(pending, tracked, run_params, pipeline, catalog)
     configure_autologging(settings)
@@ -172,22 +171,6 @@ def log_opened(tracked: TrackedRun) -> None:
     )
 
 
-def _helper_can_run(config: KedroMlflowConfig, run_params: Mapping[str, Any]) -> bool:
-    """Whether the forked helper may do this run's MLflow work (else it is stopped).
-
-    Not when this process already imported mlflow (a node's module, another plugin: the run
-    must be active here from the start), for a ``ParallelRunner`` (its workers log
-    themselves), without background uploads (a save then returns once logged), or to
-    resume a run (an unknown id must fail before the first node, and only the store knows).
-    """
-    return (
-        "mlflow" not in sys.modules
-        and "Parallel" not in str(run_params.get("runner") or "")
-        and config.tracking.background_uploads
-        and not (config.tracking.run.id or os.environ.get("MLFLOW_RUN_ID"))
-    )
-
-
 def _start_in_helper(
     pending: helper.Helper,
     tracked: TrackedRun,
@@ -198,7 +181,7 @@ def _start_in_helper(
     """Have the helper open the run, tag it and log params; this process does not wait."""
     settings = tracked.settings
     assert settings is not None  # noqa: S101 - set by start_tracking
-    _require_server(settings)
+    require_server(settings)
     tracked.helper = pending
     _end_on_interrupt(tracked)
     _set_env(tracked.saved_env, "MLFLOW_RUN_ID", None)
@@ -234,95 +217,6 @@ def _adopt(tracked: TrackedRun) -> None:
             "be made active in this process: %s",
             redact(str(exc)),
         )
-
-
-def pipeline_names(run_params: Mapping[str, Any]) -> list[str]:
-    """The pipelines of a ``kedro run``: ``--pipelines`` or ``__default__``."""
-    names = run_params.get("pipeline_names") or (
-        [run_params["pipeline_name"]] if run_params.get("pipeline_name") else None
-    )
-    return [str(name) for name in names] if names else [DEFAULT_PIPELINE]
-
-
-def tracking_disabled(config: KedroMlflowConfig, names: list[str]) -> bool:
-    """Whether every pipeline run is listed in ``tracking.disable_tracking.pipelines``."""
-    disabled = set(config.tracking.disable_tracking.pipelines)
-    return all(name in disabled for name in names)
-
-
-def open_run(
-    settings: MlflowSettings, run_name: str, owner_tags: dict[str, str] | None = None
-) -> tuple[str, bool]:
-    """Join the active run, resume the configured one, or start a new one.
-
-    The run resumed is ``tracking.run.id``, else ``MLFLOW_RUN_ID``: an orchestrator that
-    runs ``kedro run --nodes a`` then ``kedro run --nodes b`` with the same id gets one run.
-
-    Args:
-        settings: The context's resolved settings.
-        run_name: The name of a new run unless ``tracking.run.name`` is set.
-        owner_tags: The tags naming the process that owns the run, set on a run this opens
-            or resumes in the same call that opens it: a process killed right after never
-            leaves a RUNNING run that ``kedro mlflow runs --stale`` cannot judge.
-
-    Returns:
-        The run id, and whether this hook owns (ends) the run.
-
-    Raises:
-        MlflowConfigError: The run to resume is unknown or deleted, the experiment is
-            deleted and may not be restored, or the tracking store is unusable.
-    """
-    run_options = settings.config.tracking.run
-    requested = run_options.id or os.environ.get("MLFLOW_RUN_ID") or None
-    active = mlflow.active_run()
-    if active is not None:
-        if requested and requested != active.info.run_id:
-            logger.warning(
-                "MLflow run '%s' is active: kedro run joins it and ignores the run '%s' "
-                "requested by %s.",
-                active.info.run_id,
-                requested,
-                "'tracking.run.id'" if run_options.id else "MLFLOW_RUN_ID",
-            )
-        return active.info.run_id, False
-    _require_server(settings)
-    open_store(settings.tracking_uri)
-    client = mlflow.MlflowClient()
-    if requested:
-        origin = (
-            f"'tracking.run.id' in {settings.where}"
-            if run_options.id
-            else "the MLFLOW_RUN_ID environment variable"
-        )
-        experiment_id = get_run(
-            requested,
-            f"Resuming MLflow run '{requested}' (from {origin})",
-            "Give the id of an existing run, or unset it to start a new run.",
-            error=MlflowConfigError,
-            allow_deleted=False,
-        ).info.experiment_id
-        mlflow.set_experiment(experiment_id=experiment_id)
-        run = mlflow.start_run(run_id=requested, run_name=run_options.name, tags=owner_tags)
-    else:
-        experiment_id = ensure_experiment(client, settings)
-        check_follows_project(client, settings, experiment_id)
-        mlflow.set_experiment(experiment_id=experiment_id)
-        run = mlflow.start_run(
-            experiment_id=experiment_id,
-            run_name=run_options.name or run_name,
-            tags=owner_tags,
-        )
-    return run.info.run_id, True
-
-
-def _require_server(settings: MlflowSettings) -> None:
-    """Fail in seconds when the tracking server does not answer (no mlflow imported)."""
-    require_reachable(
-        settings.tracking_uri,
-        f"Opening the MLflow run of kedro run (tracking URI from {settings.tracking_uri_origin})",
-        "Start it, or change 'server.mlflow_tracking_uri' in mlflow.yml or MLFLOW_TRACKING_URI.",
-        error=MlflowConfigError,
-    )
 
 
 def end_tracking(
@@ -387,8 +281,9 @@ def _end_in_process(
             problems.append(
                 f"MLflow run '{run_id}' could not be ended {status} on tracking URI "
                 f"'{redact(mlflow.get_tracking_uri())}' (is the server gone?): "
-                f"{redact(str(exc))}. It stays RUNNING: once the server is back, "
-                f"`kedro mlflow runs --close-stale` ends it FAILED."
+                f"{redact(str(exc))}. It stays RUNNING until the server is back: the next "
+                f"`kedro run` of this project then ends it FAILED, or run "
+                f"`kedro mlflow runs --close-stale`."
             )
         _log_summary(tracked)
     finally:

@@ -120,11 +120,35 @@ def _open_run(run: Run, here: str, project_path: Path | None) -> list[OpenRun]:
     return [OpenRun(run, host, pid, stale)]
 
 
-def close(client: MlflowClient, stale: OpenRun) -> None:
-    """End a stale run FAILED, noting why in a tag."""
+def close(client: MlflowClient, stale: OpenRun, by: str = "kedro mlflow runs") -> None:
+    """End a stale run FAILED, noting why (and ``by`` whom) in a tag."""
     client.set_tag(
         stale.run_id,
         "kedro_mlflow.closed_stale",
-        f"process {stale.pid} on {stale.host} was gone; ended FAILED by kedro mlflow runs",
+        f"process {stale.pid} on {stale.host} was gone; ended FAILED by {by}",
     )
     client.set_terminated(stale.run_id, "FAILED")
+
+
+def close_left_running(client: MlflowClient, experiment_id: str, project_path: Path) -> list[str]:
+    """End FAILED this project's runs of ``experiment_id`` whose ``kedro run`` is gone.
+
+    A ``kedro run`` that lost its server could not end its run: the next ``kedro run`` of
+    the project, once the server is back, ends it (one search of the experiment's RUNNING
+    runs). Runs of a live process, of another host or of another project are left alone.
+
+    Returns:
+        The ids of the runs ended.
+    """
+    here = socket.gethostname()
+    closed = []
+    for run in client.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+    ):
+        if run.data.tags.get(PROJECT_PATH_TAG) != project_path.as_posix():
+            continue
+        for found in _open_run(run, here, project_path):
+            if found.stale:
+                close(client, found, by="the next kedro run of the project")
+                closed.append(found.run_id)
+    return closed

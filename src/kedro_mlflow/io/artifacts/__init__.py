@@ -11,15 +11,22 @@ from kedro_mlflow.io.artifacts._cache_limits import clear as clear_cache
 from kedro_mlflow.io.artifacts._cache_limits import entries as cache_entries
 from kedro_mlflow.io.artifacts._cache_limits import max_bytes as cache_max_bytes
 from kedro_mlflow.io.artifacts._checkout import restore_version
+from kedro_mlflow.io.artifacts._config import is_run_id
 from kedro_mlflow.io.artifacts._queue import (
     UploadStatus,
     forward_to,
+    not_logged,
     start_background_uploads,
     upload_status,
     wait_for_artifact,
     wait_for_uploads,
 )
 from kedro_mlflow.io.artifacts._queue import log as log_upload
+from kedro_mlflow.io.artifacts._runs import (
+    DISABLE_TRACKING_ENV,
+    RUN_ID_ENV,
+    tracking_disabled_by_env,
+)
 from kedro_mlflow.io.artifacts._versions import (
     DatasetVersion,
     Verification,
@@ -31,13 +38,7 @@ from kedro_mlflow.io.artifacts._versions import (
     verify,
     version_of,
 )
-from kedro_mlflow.io.artifacts.mlflow_artifact_dataset import (
-    DISABLE_TRACKING_ENV,
-    RUN_ID_ENV,
-    MlflowArtifactDataset,
-    is_run_id,
-    tracking_disabled_by_env,
-)
+from kedro_mlflow.io.artifacts.mlflow_artifact_dataset import MlflowArtifactDataset
 
 __all__ = [
     "CACHE_MAX_BYTES_ENV",
@@ -58,6 +59,7 @@ __all__ = [
     "is_run_id",
     "log_upload",
     "logged_file_count",
+    "not_logged",
     "recorded_dataset_name",
     "recorded_dataset_names",
     "restore_version",

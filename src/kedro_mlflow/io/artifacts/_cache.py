@@ -39,6 +39,7 @@ from kedro_mlflow.io.artifacts._mlflow_store import (
     local_artifact_dir,
     missing_artifact,
     recorded_digest,
+    records_of,
 )
 from kedro_mlflow.io.artifacts._names import is_clean
 
@@ -114,6 +115,26 @@ def _warn_unverified(run: Run, artifact: str, names: list[str]) -> None:
         run.info.run_id,
         shown,
         more,
+    )
+
+
+def _refuse_unrecorded(run: Run, artifact: str, names: list[str], context: str) -> None:
+    """Refuse the files of a folder the run verifies (it records digests for it) that lack one.
+
+    A run logged by another tool records nothing: its files load with a warning. A folder
+    kedro-mlflow logged records every file it holds, so a file without a record was added
+    to the artifact store afterwards (planted), and is refused like a symbolic link.
+    """
+    if not names or names == [artifact] or not records_of(run, artifact):
+        return
+    shown = ", ".join(f"'{name}'" for name in names[:5])
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    raise DatasetError(
+        f"{context}: folder artifact '{artifact}' of MLflow run '{run.info.run_id}' holds "
+        f"{shown}{more}, for which the run records no sha256, while it records one for the "
+        f"files kedro-mlflow logged there: the file was added to the artifact store after "
+        f"the save. Nothing was loaded. Delete it from the run's artifact store "
+        f"'{run.info.artifact_uri}', or run the pipeline again to log the folder anew."
     )
 
 
@@ -228,6 +249,7 @@ def _verified_in_place(
         if time.time() - status.st_mtime_ns / 1e9 > _RACY_S:
             known[name] = identity
             changed = True
+    _refuse_unrecorded(run, artifact, unverified, context)
     if changed:
         _remember(record_path, known)
     _warn_unverified(run, artifact, unverified)
@@ -294,6 +316,7 @@ def _downloaded(run: Run, repo: ArtifactRepository, artifact: str, context: str)
                     unverified.append(name)
                 local = (staging / name).stat()
                 files[name] = {"sha256": sha256, "size": local.st_size}
+            _refuse_unrecorded(run, artifact, unverified, context)
             _install(staging, entry)
             for name, facts in files.items():
                 facts["mtime_ns"] = (entry / name).stat().st_mtime_ns

@@ -22,6 +22,7 @@ from kedro.io import DatasetError
 
 from kedro_mlflow import _bounds, _tracking
 from kedro_mlflow._lazy import artifact_repository_registry, mlflow
+from kedro_mlflow.exceptions import TrackingUnreachableError
 from kedro_mlflow.io.artifacts import _local_store
 from kedro_mlflow.io.artifacts._names import is_clean
 
@@ -101,6 +102,29 @@ def get_run(
     ):
         _remembered[key] = run
     return run
+
+
+def start_run(context: str) -> Run:
+    """Start a run for a save that has none (a notebook, a script).
+
+    Raises:
+        TrackingUnreachableError: The server did not answer in time: the save then keeps
+            its data locally, as when the server refuses connections.
+    """
+    _bounds.apply()
+    failure: TrackingUnreachableError | None = None
+    try:
+        return mlflow.start_run()
+    except mlflow.exceptions.MlflowException as exc:
+        if not _bounds.looks_like_timeout(exc):
+            raise
+        # Raised below, outside this block: MLflow's message may repeat a URL with a password.
+        failure = TrackingUnreachableError(
+            f"{context}: the MLflow tracking server at '{tracking_uri()}' did not answer when "
+            f"asked to start a run for this save (timed out after {_bounds.describe()}): "
+            f"{_tracking.redact(exc.message)}. Check that the server is up and answering."
+        )
+    raise failure
 
 
 def artifact_repository(run: Run) -> ArtifactRepository:

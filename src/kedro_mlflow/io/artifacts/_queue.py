@@ -30,6 +30,7 @@ from kedro.io import DatasetError
 from kedro_mlflow import _bounds, _tracking
 from kedro_mlflow.io.artifacts import _digests, _snapshot, _versions
 from kedro_mlflow.io.artifacts import _mlflow_store as store
+from kedro_mlflow.io.artifacts._upload_report import SaveOutcome, report
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -177,6 +178,8 @@ class _Queue:
     workers: list[threading.Thread] = field(default_factory=list)
     #: Set once an upload timed out: the uploads not yet started fail at once, naming it.
     server_failed: list[str] = field(default_factory=list)
+    #: Saves of the run that never reached the queue (``not_logged``), for its report.
+    refused: list[SaveOutcome] = field(default_factory=list)
 
     def submit(self, job: _Job) -> None:
         self.jobs.append(job)
@@ -256,6 +259,9 @@ class Forwarder(Protocol):
     def wait_for_artifact(self, artifact: str) -> bool:
         """Wait for the uploads of ``artifact``; whether there was one."""
 
+    def not_logged(self, artifacts: tuple[str, ...], why: str) -> None:
+        """Count a save that logged nothing in the run's report (never raises)."""
+
 
 _queue: _Queue | None = None
 #: ``(pid, forwarder)``: set by the hook for the ``kedro run`` of that process.
@@ -330,6 +336,21 @@ def log(upload: Upload) -> None:
             f"{'' if upload.cleanup else f', and saved locally at {upload.local_path!r}'}; "
             f"save again to record it."
         )
+
+
+def not_logged(artifacts: tuple[str, ...], why: str) -> None:
+    """Count a save of this ``kedro run`` that logged nothing (the server was unreachable).
+
+    Its own error says so at once; the run's report at its end counts it among its saves.
+    Outside a ``kedro run`` (no queue), the save's error is the whole story.
+    """
+    forward = forwarder()
+    if forward is not None:
+        forward.not_logged(artifacts, why)
+        return
+    with _lock:
+        if _queue is not None and _queue.pid == os.getpid():
+            _queue.refused.append(SaveOutcome(artifacts, why))
 
 
 def upload_status() -> UploadStatus:
@@ -411,7 +432,14 @@ def wait_for_uploads(deadline_s: float | None = None) -> None:
     finally:
         with _lock:
             _waited = None
-    failures = [f"- {job.upload.describe()}: {job.error}" for job in jobs if job.error is not None]
+    outcomes = [
+        SaveOutcome(
+            tuple(name for _, name in job.upload.files),
+            None if job.error is None else str(job.error),
+        )
+        for job in jobs
+    ] + uploads.refused
+    problems: list[str] = []
     by_run: dict[str, list[store.LoggedFile]] = {}
     tags_by_run: dict[str, dict[str, str]] = {}
     for job in jobs:
@@ -421,14 +449,12 @@ def wait_for_uploads(deadline_s: float | None = None) -> None:
     for run_id, logged in by_run.items():
         problem = _record(run_id, logged, tags_by_run[run_id])
         if problem is not None:
-            failures.append(f"- {problem}")
+            problems.append(f"recording {problem}: loads of those files say they are unverified")
     if deferred is not None:
-        failures.append(f"- recording {deferred}: loads of those files say they are unverified")
-    if failures:
-        raise DatasetError(
-            f"{len(failures)} of {len(jobs)} MLflow artifact upload(s) failed, not uploaded "
-            f"(their local files are kept):\n" + "\n".join(failures)
-        )
+        problems.append(f"recording {deferred}: loads of those files say they are unverified")
+    message = report(outcomes, problems)
+    if message is not None:
+        raise DatasetError(message)
 
 
 def _wait(jobs: list[_Job], deadline_s: float | None) -> None:

@@ -11,22 +11,18 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
-import re
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath, PureWindowsPath
-from types import TracebackType
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kedro.io import AbstractDataset, DatasetError, Version
 
-from kedro_mlflow._lazy import mlflow
 from kedro_mlflow.exceptions import TrackingUnreachableError
 from kedro_mlflow.io.artifacts import _cache, _digests, _lineage, _queue, _snapshot, _versions
 from kedro_mlflow.io.artifacts import _mlflow_store as store
+from kedro_mlflow.io.artifacts._config import is_run_id, normalise_artifact_path, wrapped_config
 from kedro_mlflow.io.artifacts._local_files import (
     local_target,
     refuse_remote_config,
@@ -34,53 +30,17 @@ from kedro_mlflow.io.artifacts._local_files import (
     written_files,
 )
 from kedro_mlflow.io.artifacts._names import UnsafeName, base_name, is_clean, normalise
+from kedro_mlflow.io.artifacts._runs import (
+    DISABLE_TRACKING_ENV,
+    current_run_id,
+    run_for_save,
+    tracking_disabled_by_env,
+)
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
 
 logger = logging.getLogger(__name__)
-
-#: Set to ``1`` (the Kedro hook does it for ``disable_tracking.pipelines``) to
-#: write local files only and log nothing. Read at each save, in every thread
-#: and process of a run.
-DISABLE_TRACKING_ENV = "KEDRO_MLFLOW_DISABLE_TRACKING"
-#: The run of the ``kedro run`` under way, set by the Kedro hook for every thread and
-#: process of the run. Not ``MLFLOW_RUN_ID``: MLflow would resume that run for any
-#: ``mlflow.start_run(nested=True)`` a node makes, and unset it when that run ends.
-RUN_ID_ENV = "KEDRO_MLFLOW_RUN_ID"
-
-#: An MLflow run id: 32 lowercase hex digits. A Kedro load version (``--load-versions``)
-#: of this form names the run to load from; Kedro's own versions are timestamps
-#: (``2026-01-01T00.00.00.000Z``) and go to a ``versioned: true`` wrapped dataset.
-_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-def is_run_id(version: str) -> bool:
-    """Whether a Kedro load version names an MLflow run (32 hex digits) rather than a timestamp.
-
-    Examples:
-        >>> is_run_id("4f1c2b7e9a0d4e6f8b3a5c7d9e1f2a3b"), is_run_id("2026-01-01T00.00.00.000Z")
-        (True, False)
-    """
-    return bool(_RUN_ID.match(version))
-
-
-def _normalise_artifact_path(artifact_path: str | None) -> str | None:
-    if artifact_path is None:
-        return None
-    text = str(artifact_path).replace("\\", "/").strip()
-    if text.startswith("/") or PureWindowsPath(text).drive:
-        raise DatasetError(
-            f"'artifact_path' must be relative to the run's artifact root, got the absolute "
-            f"path '{artifact_path}'. Use e.g. 'artifact_path: reporting'."
-        )
-    parts = [part for part in PurePosixPath(text).parts if part != "."]
-    if ".." in parts:
-        raise DatasetError(
-            f"'artifact_path' must stay inside the run's artifact root, got '{artifact_path}' "
-            f"which climbs out with '..'. Use e.g. 'artifact_path: reporting'."
-        )
-    return "/".join(parts) or None
 
 
 class MlflowArtifactDataset(AbstractDataset[Any, Any]):
@@ -173,13 +133,11 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
                 ``load_run_id``; any other version goes to a ``versioned: true`` dataset.
 
         Raises:
-            DatasetError: If ``artifact_path`` is absolute or climbs out with ``..``,
-                the wrapped dataset does not write a local file, or a load version is
-                neither a run id nor usable by the wrapped dataset.
+            DatasetError: If ``dataset`` has no ``type``, ``artifact_path`` is absolute
+                or climbs out with ``..``, the wrapped dataset does not write a local file,
+                or a load version is neither a run id nor usable by the wrapped dataset.
         """
-        config: dict[str, Any] = (
-            copy.deepcopy(dataset) if isinstance(dataset, dict) else {"type": dataset}
-        )
+        config = wrapped_config(dataset)
         if credentials is not None:
             config.setdefault("credentials", credentials)
         refuse_remote_config(config)
@@ -188,7 +146,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         self._run_id = None if run_id is None else str(run_id)
         self._load_run_id = None if load_run_id is None else str(load_run_id)
         self._keep_local = bool(keep_local)
-        self._artifact_path = _normalise_artifact_path(artifact_path)
+        self._artifact_path = normalise_artifact_path(artifact_path)
         self._catalog_name: str | None = None
         self._logging = True
         self.metadata = metadata
@@ -234,7 +192,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
 
     @artifact_path.setter
     def artifact_path(self, value: str | None) -> None:
-        self._artifact_path = _normalise_artifact_path(value)
+        self._artifact_path = normalise_artifact_path(value)
 
     @property
     def _logging_activated(self) -> bool:
@@ -374,13 +332,13 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
             return
         context = self._context("Saving")
         try:
-            run = self._run_for_save(context)
+            run = run_for_save(self._run_id, context, self._target.path)
         except TrackingUnreachableError as exc:
             # Keep the user's data: write it locally, then say nothing was logged.
             self._dataset.save(data)
-            raise DatasetError(
-                f"{exc} The data was saved locally at '{self._target.path}' but not logged."
-            ) from exc
+            message = f"{exc} The data was saved locally at '{self._target.path}' but not logged."
+            _queue.not_logged((self.artifact,), message)
+            raise DatasetError(message) from exc
         self._refuse_names_on_a_server(data)
         if (
             self._keep_local
@@ -475,38 +433,6 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
                     f"'artifact_path' ('{self._artifact_path}') or the file."
                 )
 
-    def _run_for_save(self, context: str) -> Run | None:
-        """The dataset's ``run_id``, else the kedro run's, else the active run, else
-        ``MLFLOW_RUN_ID``'s, else a run started for it.
-
-        ``None``: the kedro run's, whose helper process logs the files (``_queue.forward_to``).
-        """
-        store.require_reachable(context)
-        if self._run_id is not None:
-            return store.get_run(self._run_id, context, allow_deleted=False)
-        if _queue.forwarder() is not None:
-            return None
-        kedro_run = os.environ.get(RUN_ID_ENV)
-        if kedro_run:
-            # The hook keeps this run alive for the whole kedro run: fetch it once per process.
-            return store.get_run(kedro_run, context, remember="always")
-        active = mlflow.active_run()
-        if active is not None:
-            return active
-        resumed = os.environ.get("MLFLOW_RUN_ID")
-        if resumed:
-            return store.get_run(resumed, context, allow_deleted=False)
-        run = mlflow.start_run()
-        _fail_implicit_run_on_crash(run.info.run_id)
-        logger.info(
-            "No active MLflow run: started run '%s' (experiment %s) for %s; it stays active "
-            "for later saves, end it with mlflow.end_run().",
-            run.info.run_id,
-            run.info.experiment_id,
-            self._target.path,
-        )
-        return run
-
     # -- load ---------------------------------------------------------------------
 
     def load(self) -> Any:
@@ -540,7 +466,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
                     raise store.hostile_entry(
                         run, self.artifact, str(pid), "is not a clean partition id", context
                     )
-        consumer = None if self._logging_off() else _current_run_id()
+        consumer = None if self._logging_off() else current_run_id()
         if consumer is not None and consumer != source:
             _lineage.record_input(consumer, run, self.artifact, self._catalog_name)
         return data
@@ -551,7 +477,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         A node reading what an earlier node of the same ``kedro run`` saved waits for that
         upload. Otherwise the error names the run holding the latest version.
         """
-        current = None if tracking_disabled_by_env() else _current_run_id()
+        current = None if tracking_disabled_by_env() else current_run_id()
         if current is not None:
             if _queue.wait_for_artifact(current, self.artifact):
                 return current
@@ -590,51 +516,12 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
                 source = self._logged_in_current_run(context)
             except DatasetError:
                 return False
-        run = store.get_run(source, context, remember="ended", allow_deleted=False, to_read=True)
+        run = store.get_run(source, context, remember="ended", to_read=True)
+        if run.info.lifecycle_stage == "deleted":
+            # What a load refuses does not exist; the load says why (how to restore the run).
+            logger.debug("%s: MLflow run '%s' is deleted: does not exist", context, source)
+            return False
         return store.artifact_exists(run, store.artifact_repository(run), self.artifact, context)
 
     def _release(self) -> None:
         self._dataset.release()
-
-
-def tracking_disabled_by_env() -> bool:
-    """Whether ``KEDRO_MLFLOW_DISABLE_TRACKING`` asks this process to log nothing."""
-    return os.environ.get(DISABLE_TRACKING_ENV, "").lower() in {"1", "true", "yes"}
-
-
-def _current_run_id() -> str | None:
-    """The run this thread or process logs into (no run is started for it)."""
-    kedro_run = os.environ.get(RUN_ID_ENV)
-    if kedro_run:
-        return kedro_run
-    forward = _queue.forwarder()
-    if forward is not None:
-        return forward.run_id()
-    # Until mlflow is imported, this process has no active run (and asking would import it).
-    active = mlflow.active_run() if "mlflow" in sys.modules else None
-    if active is not None:
-        return str(active.info.run_id)
-    return os.environ.get("MLFLOW_RUN_ID") or None
-
-
-_implicit_runs: set[str] = set()
-
-
-def _fail_implicit_run_on_crash(run_id: str) -> None:
-    """Mark a run this dataset started as FAILED if the program dies of an exception.
-
-    MLflow ends a run left open at exit as FINISHED, even after a crash.
-    """
-    if not _implicit_runs:
-        previous = sys.excepthook
-
-        def excepthook(
-            kind: type[BaseException], exc: BaseException, tb: TracebackType | None
-        ) -> None:
-            active = mlflow.active_run()
-            if active is not None and active.info.run_id in _implicit_runs:
-                mlflow.end_run("FAILED")
-            previous(kind, exc, tb)
-
-        sys.excepthook = excepthook
-    _implicit_runs.add(run_id)
