@@ -38,9 +38,9 @@ from kedro_mlflow.io.artifacts._mlflow_store import (
     list_files,
     local_artifact_dir,
     missing_artifact,
-    recorded_digest,
 )
 from kedro_mlflow.io.artifacts._names import is_clean
+from kedro_mlflow.io.artifacts._records import recorded_digest
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
