@@ -3,7 +3,7 @@
 Creates a Kedro project (`kedro new`) in a temporary folder whose catalog has one
 MlflowArtifactDataset (`raw`), then 1,000 finished runs in its sqlite store with
 MlflowClient, each holding the tags a `kedro run` leaves (session, pipeline, runner, ...) and
-the digests of three datasets, `raw` among them. It then times
+the dataset records of three saved datasets, `raw` among them. It then times
 `kedro mlflow versions raw --limit 0` (every one of the 1,000 versions listed) and prints one
 line: the median of 3 runs of the command, each a fresh process, and the median time of the
 search itself (``find_versions``, in one process once mlflow is imported and the store open).
@@ -19,6 +19,7 @@ then moved into the project) and times the same command against ``python -c "imp
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import statistics
@@ -65,14 +66,27 @@ def make_project(root: Path) -> tuple[Path, str]:
     return project, f"sqlite:///{project / 'mlflow.db'}"
 
 
+def digest(index: int) -> str:
+    """The sha256 the ``index``-th run records for ``raw`` (distinct in their first 36 digits)."""
+    return hashlib.sha256(str(index).encode()).hexdigest()
+
+
 def create_runs(
-    tracking_uri: str, artifact_location: str, count: int, *, finished: bool = True
+    tracking_uri: str,
+    artifact_location: str,
+    count: int,
+    *,
+    finished: bool = True,
+    legacy: bool = False,
 ) -> str:
     """``count`` runs that logged ``raw`` (and two other datasets), oldest first; the experiment.
 
-    ``finished=False`` leaves them RUNNING: half the commits.
+    ``finished=False`` leaves them RUNNING: fewer commits. ``legacy``: the runs record their
+    saves as the run tags of earlier versions, not as dataset records.
     """
     from mlflow import MlflowClient
+
+    from kedro_mlflow.io.artifacts._records import Record, saved_input
 
     client = MlflowClient(tracking_uri)
     experiment_id = client.create_experiment("versions_bench", artifact_location=artifact_location)
@@ -85,12 +99,20 @@ def create_runs(
             "kedro_mlflow.env": "local",
             "kedro_mlflow.runner": "SequentialRunner",
             "kedro_mlflow.command": "kedro run",
-            "kedro_mlflow.sha256/raw.csv": f"{index:064x} {1000 + index}",
-            "kedro_mlflow.dataset/raw.csv": "raw",
-            "kedro_mlflow.sha256/models/model.pkl": f"{index + 1:064x} 52000",
-            "kedro_mlflow.sha256/reporting/metrics.json": f"{index + 2:064x} 120",
         }
+        saved = [
+            ("raw.csv", "raw", digest(index), 1000 + index),
+            ("models/model.pkl", "model", digest(index + 1), 52000),
+            ("reporting/metrics.json", "metrics", digest(index + 2), 120),
+        ]
+        if legacy:  # the run tags of kedro-mlflow before dataset records
+            for artifact, name, sha256, size in saved:
+                tags[f"kedro_mlflow.sha256/{artifact}"] = f"{sha256} {size}"
+                tags[f"kedro_mlflow.dataset/{artifact}"] = name
         run = client.create_run(experiment_id, start_time=start + index * 60_000, tags=tags)
+        if not legacy:  # what a kedro run records: one dataset record per save
+            records = [Record(a, sha256, size, dataset_name=n) for a, n, sha256, size in saved]
+            client.log_inputs(run.info.run_id, [saved_input(run.info.run_id, r) for r in records])
         if finished:
             client.set_terminated(run.info.run_id, "FINISHED", end_time=start + index * 60_000 + 5)
     return str(experiment_id)

@@ -9,7 +9,7 @@ import pytest
 from kedro.io import DatasetError
 
 from kedro_mlflow.io.artifacts import start_background_uploads, wait_for_uploads
-from tests.helpers import DF, artifacts, csv, make_store
+from tests.helpers import DF, artifacts, csv, dataset_records, make_store
 
 
 @pytest.fixture
@@ -28,12 +28,7 @@ def test_queued_uploads_all_land_after_wait(sqlite_store, tmp_path):
             csv(tmp_path / f"{name}.csv", artifact_path="out").save(DF)
         wait_for_uploads()
     assert artifacts(run.info.run_id) == ["out/a.csv", "out/b.csv", "out/c.csv"]
-    tags = mlflow.get_run(run.info.run_id).data.tags
-    assert {key for key in tags if key.startswith("kedro_mlflow.sha256/")} == {
-        "kedro_mlflow.sha256/out/a.csv",
-        "kedro_mlflow.sha256/out/b.csv",
-        "kedro_mlflow.sha256/out/c.csv",
-    }
+    assert set(dataset_records(run.info.run_id)) == {"out/a.csv", "out/b.csv", "out/c.csv"}
 
 
 def test_failed_background_uploads_are_listed_and_local_files_kept(broken_store, tmp_path):
@@ -83,6 +78,6 @@ def test_forked_worker_uploads_synchronously(sqlite_store, tmp_path, monkeypatch
             assert done.get(timeout=5) is True
             # Logged and digested by the child itself, before the parent waited for anything.
             assert artifacts(run.info.run_id) == ["w.csv"]
-            assert "kedro_mlflow.sha256/w.csv" in mlflow.get_run(run.info.run_id).data.tags
+            assert "w.csv" in dataset_records(run.info.run_id)
     finally:
         wait_for_uploads()

@@ -219,10 +219,7 @@ def recorded_digest(run: Run, name: str, context: str = "Loading") -> tuple[str,
     try:
         records = saved(run)
     except _Malformed as exc:
-        raise DatasetError(
-            f"{context}: {exc} of MLflow run '{run.info.run_id}' (for '{name}') is malformed, "
-            f"so the artifact cannot be verified. Log the dataset anew."
-        ) from None
+        raise DatasetError(f"{context}: {exc}") from None
     for record in records.values():
         digest = record.digest_of(name)
         if digest is not None:
@@ -252,8 +249,14 @@ def _inputs(run: Run) -> list[DatasetInput]:
     return list(getattr(inputs, "dataset_inputs", None) or [])
 
 
-class _Malformed(ValueError):
-    """A record that does not hold what this module writes (the message names it)."""
+class _Malformed(DatasetError):
+    """A record that does not hold what this module writes (the message names it and its run)."""
+
+    def __init__(self, run: Run, what: str) -> None:
+        super().__init__(
+            f"{what} of MLflow run '{run.info.run_id}' is malformed (not what kedro-mlflow "
+            f"records), so its artifacts cannot be verified. Log the dataset anew."
+        )
 
 
 def _parse(run: Run, item: DatasetInput, tags: dict[str, str]) -> Record:
@@ -270,11 +273,11 @@ def _parse(run: Run, item: DatasetInput, tags: dict[str, str]) -> Record:
         )
         saved_at = int(tags.get(SAVED_AT_TAG, "0"))
     except (ValueError, TypeError, KeyError, IndexError, AttributeError):
-        raise _Malformed(where) from None
+        raise _Malformed(run, where) from None
     if not _SHA256.match(str(sha256)) or any(
         not _SHA256.match(d[0]) for d in (parsed or {}).values()
     ):
-        raise _Malformed(where)
+        raise _Malformed(run, where)
     name = None if item.dataset.name == artifact else item.dataset.name
     return Record(artifact, sha256, size, parsed, name, saved_at)
 
@@ -308,7 +311,7 @@ def _legacy_saved(run: Run) -> dict[str, Record]:
             continue
         parts = value.split()
         if len(parts) < 2 or not _SHA256.match(parts[0]) or not parts[1].isdigit():
-            raise _Malformed(f"the digest tag '{key}' ({value!r})")
+            raise _Malformed(run, f"the digest tag '{key}' ({value!r})")
         folder = len(parts) > 3 and parts[3] == "files"
         name = key[len(LEGACY_DIGEST_PREFIX) :]
         if legacy_tag_key(LEGACY_DIGEST_PREFIX, name) == key:  # else a hash: see _legacy_hashed
