@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
+import time
 
 import mlflow
 import pytest
@@ -79,5 +81,24 @@ def test_forked_worker_uploads_synchronously(sqlite_store, tmp_path, monkeypatch
             # Logged and digested by the child itself, before the parent waited for anything.
             assert artifacts(run.info.run_id) == ["w.csv"]
             assert "w.csv" in dataset_records(run.info.run_id)
+    finally:
+        wait_for_uploads()
+
+
+def test_a_queued_upload_logs_its_dataset_record_as_soon_as_it_ends(sqlite_store, tmp_path):
+    """Issue 20: a server dying later must not cost the uploads already done their digests.
+
+    The record is visible before anything waits for the queue (no batch at the end of the run).
+    """
+    start_background_uploads(max_workers=1)
+    try:
+        with mlflow.start_run() as run:
+            csv(tmp_path / "a.csv", artifact_path="out").save(DF)
+            deadline = time.monotonic() + 60
+            while "out/a.csv" not in dataset_records(run.info.run_id):
+                assert time.monotonic() < deadline, "the record never appeared before the wait"
+                time.sleep(0.05)
+            (record,) = dataset_records(run.info.run_id).values()
+            assert record["sha256"] == hashlib.sha256((tmp_path / "a.csv").read_bytes()).hexdigest()
     finally:
         wait_for_uploads()
