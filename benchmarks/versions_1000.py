@@ -149,7 +149,7 @@ def time_search(tracking_uri: str, experiment_id: str, repeat: int, expected: in
     times = []
     for _ in range(repeat):
         began = time.perf_counter()
-        found = find_versions("raw.csv", experiment_ids=[experiment_id])
+        found = find_versions("raw.csv", name="raw", experiment_ids=[experiment_id])
         times.append(time.perf_counter() - began)
         if len(found) != expected:
             raise VersionsError(f"the search found {len(found)} versions, not {expected}")

@@ -197,3 +197,25 @@ def test_without_a_catalog_name_the_input_is_named_after_the_artifact(sqlite_sto
         csv(tmp_path / "f.csv", run_id=source).load()
     (recorded,) = mlflow.MlflowClient().get_run(consumer.info.run_id).inputs.dataset_inputs
     assert recorded.dataset.name == "f.csv"
+
+
+def test_a_legacy_folder_version_is_read_from_its_tags(sqlite_store, tmp_path):
+    """Runs of earlier versions: a folder's tag (`<sha256> <size> <n> files`) and its files'."""
+    files = {"p1.csv": b"a\n1\n", "p2.csv": b"a\n2\n"}
+    digests = {name: (hashlib.sha256(data).hexdigest(), len(data)) for name, data in files.items()}
+    manifest = "".join(f"{sha}  {name}\n" for name, (sha, _) in sorted(digests.items()))
+    folder_sha = hashlib.sha256(manifest.encode()).hexdigest()
+    tags = {f"kedro_mlflow.sha256/parts/{n}": f"{sha} {size}" for n, (sha, size) in digests.items()}
+    tags["kedro_mlflow.sha256/parts"] = f"{folder_sha} 8 2 files"
+    tags["kedro_mlflow.dataset/parts"] = "partitions"
+    client = mlflow.MlflowClient()
+    run = client.create_run(sqlite_store.experiment_id, tags=tags)
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        client.log_artifact(run.info.run_id, str(tmp_path / name), "parts")
+    client.set_terminated(run.info.run_id)
+
+    (version,) = find_versions("parts", name="partitions")
+    assert (version.sha256, version.size, version.files) == (folder_sha, 8, 2)
+    assert version.dataset_name == "partitions"
+    assert verify(run.info.run_id, "parts").verdict == "ok"

@@ -129,23 +129,23 @@ def saved_input(run_id: str, record: Record) -> DatasetInput:
 def read_input(source: Run, artifact: str, name: str | None) -> DatasetInput:
     """The MLflow dataset input recording a load of ``artifact`` from the run ``source``."""
     source_id = str(source.info.run_id)
-    record = saved(source).get(artifact)
-    if record is None:
-        # Without a recorded digest, the source run names the version: run ids are unique.
-        record = Record(artifact, source_id, 0)
+    record = record_of(source, artifact) or Record(artifact, "", 0)  # no digest recorded
     record = Record(artifact, record.sha256, record.size, record.files, name or artifact)
     tags = {CONTEXT_TAG: READ, ARTIFACT_TAG: artifact, SOURCE_RUN_TAG: source_id}
     return _dataset_input(source_id, record, tags)
 
 
 def _dataset_input(source_run_id: str, record: Record, tags: dict[str, str]) -> DatasetInput:
-    profile: dict[str, Any] = {"sha256": record.sha256, "size": record.size}
+    profile: dict[str, Any] = {"sha256": record.sha256 or None, "size": record.size}
+    if not record.sha256:
+        profile["size"] = None
     if record.files is not None:
         profile["files"] = {name: list(digest) for name, digest in sorted(record.files.items())}
     entities = mlflow.entities
     dataset = entities.Dataset(
         name=record.dataset_name or record.artifact,
-        digest=record.sha256[:DIGEST_LENGTH],
+        # Without a recorded digest, the source run names the version: run ids are unique.
+        digest=(record.sha256 or source_run_id)[:DIGEST_LENGTH],
         source_type=SOURCE_TYPE,
         source=json.dumps({"uri": f"runs:/{source_run_id}/{record.artifact}"}),
         profile=json.dumps(profile),
