@@ -3,10 +3,11 @@
 Creates a Kedro project (`kedro new`) in a temporary folder whose catalog has one
 MlflowArtifactDataset (`raw`), then 1,000 finished runs in its sqlite store with
 MlflowClient, each holding the tags a `kedro run` leaves (session, pipeline, runner, ...) and
-the digests of three datasets, `raw` among them. It then times
-`kedro mlflow versions raw --limit 0` (every one of the 1,000 versions listed) and prints one
-line: the median of 3 runs of the command, each a fresh process, and the median time of the
-search itself (``find_versions``, in one process once mlflow is imported and the store open).
+the dataset records of three saved datasets, `raw` among them; and the same with 10 runs. It
+then times `kedro mlflow versions raw` (the newest 20 listed) on both stores and prints one
+line: the median of 3 runs of the command, each a fresh process, on each store, their ratio
+(the cost must not grow with the runs: at most 1.2), and the median time of the search of
+all 1,000 versions itself (``find_versions``, in one process once mlflow is imported).
 
     .venv/bin/python benchmarks/versions_1000.py [--runs 1000] [--repeat 3]
 
@@ -19,6 +20,7 @@ then moved into the project) and times the same command against ``python -c "imp
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import statistics
@@ -35,7 +37,8 @@ raw:
     type: pandas.CSVDataset
     filepath: data/01_raw/raw.csv
 """
-COMMAND = ("-m", "kedro", "mlflow", "versions", "raw", "--limit", "0")  # after the python
+COMMAND = ("-m", "kedro", "mlflow", "versions", "raw")  # after the python
+SHOWN = 20  # the versions it lists by default
 FAST = "/dev/shm" if Path("/dev/shm").is_dir() else None  # where sqlite commits are quick
 
 
@@ -65,14 +68,27 @@ def make_project(root: Path) -> tuple[Path, str]:
     return project, f"sqlite:///{project / 'mlflow.db'}"
 
 
+def digest(index: int) -> str:
+    """The sha256 the ``index``-th run records for ``raw`` (distinct in their first 36 digits)."""
+    return hashlib.sha256(str(index).encode()).hexdigest()
+
+
 def create_runs(
-    tracking_uri: str, artifact_location: str, count: int, *, finished: bool = True
+    tracking_uri: str,
+    artifact_location: str,
+    count: int,
+    *,
+    finished: bool = True,
+    legacy: bool = False,
 ) -> str:
     """``count`` runs that logged ``raw`` (and two other datasets), oldest first; the experiment.
 
-    ``finished=False`` leaves them RUNNING: half the commits.
+    ``finished=False`` leaves them RUNNING: fewer commits. ``legacy``: the runs record their
+    saves as the run tags of earlier versions, not as dataset records.
     """
     from mlflow import MlflowClient
+
+    from kedro_mlflow.io.artifacts._records import Record, saved_input
 
     client = MlflowClient(tracking_uri)
     experiment_id = client.create_experiment("versions_bench", artifact_location=artifact_location)
@@ -85,12 +101,20 @@ def create_runs(
             "kedro_mlflow.env": "local",
             "kedro_mlflow.runner": "SequentialRunner",
             "kedro_mlflow.command": "kedro run",
-            "kedro_mlflow.sha256/raw.csv": f"{index:064x} {1000 + index}",
-            "kedro_mlflow.dataset/raw.csv": "raw",
-            "kedro_mlflow.sha256/models/model.pkl": f"{index + 1:064x} 52000",
-            "kedro_mlflow.sha256/reporting/metrics.json": f"{index + 2:064x} 120",
         }
+        saved = [
+            ("raw.csv", "raw", digest(index), 1000 + index),
+            ("models/model.pkl", "model", digest(index + 1), 52000),
+            ("reporting/metrics.json", "metrics", digest(index + 2), 120),
+        ]
+        if legacy:  # the run tags of kedro-mlflow before dataset records
+            for artifact, name, sha256, size in saved:
+                tags[f"kedro_mlflow.sha256/{artifact}"] = f"{sha256} {size}"
+                tags[f"kedro_mlflow.dataset/{artifact}"] = name
         run = client.create_run(experiment_id, start_time=start + index * 60_000, tags=tags)
+        if not legacy:  # what a kedro run records: one dataset record per save
+            records = [Record(a, sha256, size, dataset_name=n) for a, n, sha256, size in saved]
+            client.log_inputs(run.info.run_id, [saved_input(run.info.run_id, r) for r in records])
         if finished:
             client.set_terminated(run.info.run_id, "FINISHED", end_time=start + index * 60_000 + 5)
     return str(experiment_id)
@@ -125,7 +149,7 @@ def time_search(tracking_uri: str, experiment_id: str, repeat: int, expected: in
     times = []
     for _ in range(repeat):
         began = time.perf_counter()
-        found = find_versions("raw.csv", experiment_ids=[experiment_id])
+        found = find_versions("raw.csv", name="raw", experiment_ids=[experiment_id])
         times.append(time.perf_counter() - began)
         if len(found) != expected:
             raise VersionsError(f"the search found {len(found)} versions, not {expected}")
@@ -138,22 +162,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"  # this process creates runs and searches
-    root = Path(tempfile.mkdtemp(prefix="kedro-mlflow-versions-bench-", dir=FAST))
-    try:
-        project, uri = make_project(root)
-        began = time.perf_counter()
-        experiment_id = create_runs(uri, (project / "mlruns").as_uri(), args.runs)
-        created = time.perf_counter() - began
-        times = time_versions(project, args.repeat, args.runs)
-        search = time_search(uri, experiment_id, args.repeat, args.runs)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-    shown = ", ".join(f"{t:.2f}" for t in times)
+    medians: dict[int, float] = {}
+    for count in (10, args.runs):
+        root = Path(tempfile.mkdtemp(prefix="kedro-mlflow-versions-bench-", dir=FAST))
+        try:
+            project, uri = make_project(root)
+            began = time.perf_counter()
+            experiment_id = create_runs(uri, (project / "mlruns").as_uri(), count)
+            created = time.perf_counter() - began
+            times = time_versions(project, args.repeat, min(count, SHOWN))
+            if count == args.runs:
+                search = time_search(uri, experiment_id, args.repeat, count)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        medians[count] = statistics.median(times)
+        shown = ", ".join(f"{t:.2f}" for t in times)
+        print(f"kedro mlflow versions raw on {count:,} runs: {medians[count]:.2f} s (median of "
+              f"{args.repeat} processes: {shown} s); runs created in {created:.0f} s")  # fmt: skip
     print(
-        f"kedro mlflow versions raw --limit 0: {args.runs:,} versions among {args.runs:,} runs "
-        f"listed in {statistics.median(times):.2f} s (median of {args.repeat} processes: "
-        f"{shown} s), of which the search itself {statistics.median(search):.2f} s; "
-        f"runs created in {created:.0f} s"
+        f"ratio {args.runs:,} runs / 10 runs: {medians[args.runs] / medians[10]:.2f} (limit 1.2); "
+        f"the search of all {args.runs:,} versions itself: {statistics.median(search):.2f} s"
     )
 
 

@@ -224,6 +224,47 @@ def artifacts(
     return sorted(found)
 
 
+def dataset_records(
+    run_id: str, context: str = "saved", *, tracking_uri: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """The MLflow dataset records of a run with this context, by artifact path.
+
+    Each: ``name``, ``digest``, ``source``, ``sha256``, ``size``, ``files`` (a folder's
+    ``{path inside: [sha256, size]}``, else None) and its input ``tags``.
+    """
+    import json
+
+    run = mlflow.MlflowClient(tracking_uri).get_run(run_id)
+    found = {}
+    for item in run.inputs.dataset_inputs:
+        tags = {tag.key: tag.value for tag in item.tags}
+        if tags.get("mlflow.data.context") != context:
+            continue
+        profile = json.loads(item.dataset.profile)
+        found[tags["kedro_mlflow.artifact"]] = {
+            "name": item.dataset.name,
+            "digest": item.dataset.digest,
+            "source": json.loads(item.dataset.source)["uri"],
+            "sha256": profile["sha256"],
+            "size": profile["size"],
+            "files": profile.get("files"),
+            "tags": tags,
+        }
+    return found
+
+
+def recorded_files(run_id: str, *, tracking_uri: str | None = None) -> dict[str, tuple[str, int]]:
+    """Every file a run's saves recorded, with its ``(sha256, size)``."""
+    files = {}
+    for artifact, record in dataset_records(run_id, tracking_uri=tracking_uri).items():
+        if record["files"] is None:
+            files[artifact] = (record["sha256"], record["size"])
+        else:
+            for name, (sha256, size) in record["files"].items():
+                files[f"{artifact}/{name}"] = (sha256, size)
+    return files
+
+
 DF = pd.DataFrame({"a": [1, 2], "b": [3, 4]})
 
 

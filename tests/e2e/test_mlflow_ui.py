@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import clean_environ, free_port, wait_for_http
+from tests.helpers import clean_environ, dataset_records, free_port, wait_for_http
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "spaceflights-mlflow"
@@ -264,17 +264,19 @@ def test_the_artifact_tree_lists_every_versioned_file(
 def test_the_second_run_names_the_run_and_artifact_it_loaded(
     page: Any, ui_url: str, demo: Demo, screenshots: Path
 ) -> None:
+    """What the scoring run loaded is a dataset record (context ``read``), not a run tag."""
     from playwright.sync_api import expect
 
     first, second = demo.first, demo.second
-    lineage = f"kedro_mlflow.input/{first.info.run_id}/regressor.pkl"
-    assert second.data.tags[lineage].startswith(f"runs:/{first.info.run_id}/regressor.pkl ")
+    (read,) = dataset_records(second.info.run_id, "read", tracking_uri=demo.tracking_uri).values()
+    assert read["source"] == f"runs:/{first.info.run_id}/regressor.pkl"
+    assert read["tags"]["kedro_mlflow.source_run_id"] == first.info.run_id
+    assert not [key for key in second.data.tags if key.startswith("kedro_mlflow.input")]
 
     page.goto(run_url(ui_url, second))
     expect(page.get_by_role("heading", name="score_previous", exact=True)).to_be_visible()
-    expect(tags_section(page)).to_contain_text(
-        f"{lineage}: runs:/{first.info.run_id}/regressor.pkl"
-    )
+    panel = page.get_by_role("heading", name="Datasets", exact=True).locator("xpath=..")
+    expect(panel).to_contain_text(read["name"])
     save_screenshot(page, screenshots, "run-lineage.png")
 
 

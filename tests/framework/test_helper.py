@@ -20,6 +20,7 @@ from tests.helpers import (
     PIPELINE_REGISTRY,
     all_runs,
     artifacts,
+    dataset_records,
     kedro,
     store_uri,
     write,
@@ -126,8 +127,8 @@ def test_the_kedro_run_process_imports_no_mlflow_and_the_run_is_complete(probed,
     (run,) = all_runs(store_uri(probed))
     assert run.info.status == "FINISHED"
     assert artifacts(run.info.run_id, tracking_uri=store_uri(probed)) == ALL_ARTIFACTS
-    digests = sorted(key for key in run.data.tags if key.startswith("kedro_mlflow.sha256/"))
-    assert digests == [f"kedro_mlflow.sha256/{name}" for name in ALL_ARTIFACTS]
+    recorded = dataset_records(run.info.run_id, tracking_uri=store_uri(probed))
+    assert sorted(recorded) == ALL_ARTIFACTS
     assert run.data.params == {"n": "5", "model": "{'lr': 0.1, 'depth': 3}"}
     # The process tags name the kedro run process (stale-run detection), not the helper.
     assert run.data.tags["kedro_mlflow.pid"] == str(found["pid"])

@@ -19,7 +19,15 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests.helpers import PACKAGE, PIPELINE_REGISTRY, all_runs, clean_environ, store_uri, write
+from tests.helpers import (
+    PACKAGE,
+    PIPELINE_REGISTRY,
+    all_runs,
+    clean_environ,
+    dataset_records,
+    store_uri,
+    write,
+)
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/task").is_dir(), reason="reads /proc to find child processes"
@@ -220,9 +228,8 @@ def test_without_the_hook_the_implicit_run_records_every_digest_and_leaves_nothi
     assert found["children"] == []
     (run,) = all_runs(store_uri(probed))
     assert run.info.status == "FINISHED"
-    digests = sorted(key for key in run.data.tags if key.startswith("kedro_mlflow.sha256/"))
-    assert digests == [
-        "kedro_mlflow.sha256/models/summary.pkl",
-        "kedro_mlflow.sha256/raw.csv",
-        "kedro_mlflow.sha256/reporting/stats.csv",
+    assert sorted(dataset_records(run.info.run_id, tracking_uri=store_uri(probed))) == [
+        "models/summary.pkl",
+        "raw.csv",
+        "reporting/stats.csv",
     ]

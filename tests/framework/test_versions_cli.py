@@ -30,6 +30,7 @@ from tests.helpers import (
     all_runs,
     artifacts,
     clean_environ,
+    dataset_records,
     kedro,
     store_uri,
     write,
@@ -118,8 +119,11 @@ def test_versions_lists_the_runs_that_logged_a_dataset_newest_first(history, cli
     ]  # fmt: skip
     rows = [line.split() for line in lines[2:]]
     assert [row[2] for row in rows] == [history.new, history.old]
-    tags = mlflow.MlflowClient(store_uri(history.project)).get_run(history.new).data.tags
-    sha256, size = tags["kedro_mlflow.sha256/reporting/stats.csv"].split()
+    records = dataset_records(history.new, tracking_uri=store_uri(history.project))
+    sha256, size = (
+        records["reporting/stats.csv"]["sha256"],
+        str(records["reporting/stats.csv"]["size"]),
+    )
     assert rows[0][3:] == ["__default__", "FINISHED", "reporting/stats.csv", size, "B",
                            sha256[:12]]  # fmt: skip
 
@@ -264,19 +268,20 @@ def test_load_versions_reads_one_dataset_of_a_run_for_this_run_only(history):
     ]  # fmt: skip
     client = mlflow.MlflowClient(uri)
     # Its own save of raw (n=5) is logged in the new run...
-    new_raw = client.get_run(history.new).data.tags["kedro_mlflow.sha256/raw.csv"]
-    assert newest.data.tags["kedro_mlflow.sha256/raw.csv"] == new_raw
+    new_raw = dataset_records(history.new, tracking_uri=uri)["raw.csv"]["sha256"]
+    assert dataset_records(run_id, tracking_uri=uri)["raw.csv"]["sha256"] == new_raw
     # ...while its nodes read raw as the old run logged it (n=3: 0 + 1 + 2).
     summary = pickle.loads(
         _artifact_file(history.project, run_id, "models/summary.pkl").read_bytes()
     )
     assert summary["total"] == 3
-    (recorded,) = client.get_run(run_id).inputs.dataset_inputs
-    assert recorded.dataset.name == "raw"
-    assert json.loads(recorded.dataset.source) == {"uri": f"runs:/{history.old}/raw.csv"}
-    old_raw = client.get_run(history.old).data.tags["kedro_mlflow.sha256/raw.csv"]
-    assert recorded.dataset.digest == old_raw.split()[0][:36]
-    assert f"kedro_mlflow.input/{history.old}/raw.csv" in newest.data.tags
+    (recorded,) = dataset_records(run_id, "read", tracking_uri=uri).values()
+    assert recorded["name"] == "raw"
+    assert recorded["source"] == f"runs:/{history.old}/raw.csv"
+    old_raw = dataset_records(history.old, tracking_uri=uri)["raw.csv"]["sha256"]
+    assert recorded["digest"] == old_raw[:36]
+    assert recorded["sha256"] == old_raw
+    assert client.get_run(run_id).data.tags == newest.data.tags
 
 
 # -- a real mlflow server -------------------------------------------------------------------
@@ -335,8 +340,10 @@ def test_versions_pull_cache_and_link_against_a_server(project, mlflow_server, r
 # -- an experiment of 1,000 runs ------------------------------------------------------------
 
 
-def test_versions_of_1000_runs_is_one_search_not_a_scan(project, mocker):
-    """MLflow filters on the digest tag: one `search_runs` call, no run fetched one by one.
+@pytest.mark.parametrize("legacy", [False, True], ids=["records", "legacy-tags"])
+def test_versions_of_1000_runs_is_one_search_not_a_scan(project, mocker, legacy):
+    """MLflow filters on the records' names (and the legacy digest tag): one `search_runs`
+    call per format, no run fetched one by one; runs of the earlier format are listed too.
 
     The runs are created as `benchmarks/versions_1000.py` creates them (its time is in
     benchmarks/RESULTS.md).
@@ -356,7 +363,9 @@ def test_versions_of_1000_runs_is_one_search_not_a_scan(project, mocker):
     )
     runner = CliRunner()
     try:
-        versions_1000.create_runs(uri, (project / "mlruns").as_uri(), 1000, finished=False)
+        versions_1000.create_runs(
+            uri, (project / "mlruns").as_uri(), 1000, finished=False, legacy=legacy
+        )
         search = mocker.spy(mlflow.MlflowClient, "search_runs")
         get_run = mocker.spy(mlflow.MlflowClient, "get_run")
         code, output = invoke(runner, project, "versions", "raw", "--json", "--limit", "0")
@@ -369,6 +378,6 @@ def test_versions_of_1000_runs_is_one_search_not_a_scan(project, mocker):
     assert len(listed) == 1000
     times = [item["start_time"] for item in listed]
     assert times == sorted(times, reverse=True)
-    assert listed[0]["sha256"] == f"{999:064x}"
-    assert search.call_count == 1
+    assert listed[0]["sha256"] == versions_1000.digest(999)
+    assert search.call_count == 2
     assert get_run.call_count == 0

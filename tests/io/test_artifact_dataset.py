@@ -17,7 +17,7 @@ from kedro.io import AbstractDataset, DataCatalog, DatasetError, MemoryDataset
 from kedro_datasets.pandas import CSVDataset
 
 from kedro_mlflow.io.artifacts import MlflowArtifactDataset, wait_for_uploads
-from tests.helpers import DF, artifacts, csv
+from tests.helpers import DF, artifacts, csv, dataset_records, recorded_files
 
 # -- the seed's snippets -----------------------------------------------------------
 
@@ -177,7 +177,7 @@ def test_describe_nests_inner_description(tmp_path):
 
 
 @pytest.mark.parametrize("size", [10, 9 * 1024 * 1024], ids=["small", "digest-on-another-core"])
-def test_save_logs_into_active_run_with_digest_tag(sqlite_store, tmp_path, size):
+def test_save_logs_into_active_run_with_its_dataset_record(sqlite_store, tmp_path, size):
     dataset = MlflowArtifactDataset(
         dataset={"type": "pickle.PickleDataset", "filepath": str(tmp_path / "f.pkl")},
         artifact_path="reporting",
@@ -186,8 +186,7 @@ def test_save_logs_into_active_run_with_digest_tag(sqlite_store, tmp_path, size)
         dataset.save(os.urandom(size))
         assert mlflow.active_run().info.run_id == run.info.run_id
     wait_for_uploads()  # a script's digests are recorded in batches: now
-    tags = mlflow.get_run(run.info.run_id).data.tags
-    sha, logged_size = tags["kedro_mlflow.sha256/reporting/f.pkl"].split()
+    sha, logged_size = recorded_files(run.info.run_id)["reporting/f.pkl"]
     content = (tmp_path / "f.pkl").read_bytes()
     assert int(logged_size) == len(content)
     assert sha == hashlib.sha256(content).hexdigest()
@@ -476,11 +475,11 @@ def test_load_from_a_run_records_lineage_in_the_current_run(sqlite_store, tmp_pa
     assert mlflow.active_run() is None
     with mlflow.start_run() as consumer:
         reader.load()
-    tags = mlflow.get_run(consumer.info.run_id).data.tags
-    sha = mlflow.get_run(source.info.run_id).data.tags["kedro_mlflow.sha256/rep/f.csv"]
-    assert tags[f"kedro_mlflow.input/{source.info.run_id}/rep/f.csv"] == (
-        f"runs:/{source.info.run_id}/rep/f.csv {sha}"
-    )
+    (read,) = dataset_records(consumer.info.run_id, "read").values()
+    saved = dataset_records(source.info.run_id)["rep/f.csv"]
+    assert read["source"] == f"runs:/{source.info.run_id}/rep/f.csv"
+    assert (read["sha256"], read["size"]) == (saved["sha256"], saved["size"])
+    assert not [key for key in mlflow.get_run(consumer.info.run_id).data.tags if "input" in key]
 
 
 def test_loads_from_an_ended_run_fetch_it_once(sqlite_store, tmp_path, mocker, monkeypatch):

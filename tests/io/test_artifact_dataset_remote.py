@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from kedro.io import DatasetError
 
-from kedro_mlflow.io.artifacts import wait_for_uploads
+from kedro_mlflow.io.artifacts import _records, wait_for_uploads
 from tests.helpers import DF, artifacts, csv, free_port, partitioned
 
 
@@ -75,8 +75,9 @@ def test_corrupted_download_is_refused(server_store, tmp_path):
     """A download that does not match the digest recorded at save is not loaded."""
     with mlflow.start_run() as run:
         csv(tmp_path / "f.csv").save(DF)
-    wait_for_uploads()  # the digest is recorded: the tag below replaces it
-    mlflow.MlflowClient().set_tag(run.info.run_id, "kedro_mlflow.sha256/f.csv", "0" * 64 + " 16")
+    wait_for_uploads()  # the digest is recorded: the newer record below replaces it
+    forged = _records.Record("f.csv", "0" * 64, 16, saved_at=2**41)
+    _records.log(run.info.run_id, [_records.saved_input(run.info.run_id, forged)])
     with pytest.raises(DatasetError, match=r"does not match what was logged"):
         csv(tmp_path / "f.csv", run_id=run.info.run_id).load()
     assert [p.name for p in (tmp_path / "kedro-mlflow-cache").rglob("f.csv")] == []

@@ -22,6 +22,7 @@ from kedro_mlflow.io.artifacts import (
     clear_cache,
     wait_for_uploads,
 )
+from tests.helpers import dataset_records
 
 pytestmark = pytest.mark.server
 
@@ -60,7 +61,7 @@ def _load(tmp_path, run_id: str, kind: type = PickleDataset) -> Any:
 
 
 def _saved_in(run_id: str, name: str) -> bool:
-    return f"kedro_mlflow.sha256/{name}" in mlflow.get_run(run_id).data.tags
+    return name in dataset_records(run_id)
 
 
 def _cached_runs() -> set[str]:

@@ -23,17 +23,15 @@ from kedro_mlflow.io.artifacts import (
     MlflowArtifactDataset,
     _digests,
     _mlflow_store,
+    _records,
     find_versions,
     wait_for_uploads,
 )
-from tests.helpers import DF, artifacts, csv
-
-DIGEST = "kedro_mlflow.sha256/"
+from tests.helpers import DF, artifacts, csv, dataset_records
 
 
 def _digested(run_id: str) -> list[str]:
-    tags = mlflow.MlflowClient().get_run(run_id).data.tags
-    return sorted(key.removeprefix(DIGEST) for key in tags if key.startswith(DIGEST))
+    return sorted(dataset_records(run_id))
 
 
 def _script(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
@@ -111,7 +109,7 @@ def test_a_load_in_the_same_process_sees_the_digest_at_once(sqlite_store, tmp_pa
     assert csv(tmp_path / "copy" / "a.csv", run_id=run.info.run_id).load().equals(DF)
     assert "unverified" not in caplog.text
     kept = _mlflow_store.get_run(run.info.run_id, "test", remember="ended")
-    assert _mlflow_store.recorded_digest(kept, "a.csv") is not None
+    assert _records.recorded_digest(kept, "a.csv") is not None
 
 
 def test_a_listing_in_the_same_process_sees_the_save_at_once(sqlite_store, tmp_path):
@@ -152,9 +150,9 @@ def test_a_failing_record_fails_the_next_save_into_that_run_only(tmp_path):
     )
 
     assert "RAISED: Saving MlflowArtifactDataset" in done.stdout, done.stdout + done.stderr
-    assert "recording 2 tag(s) of run '" in done.stdout
+    assert "recording 2 dataset record(s) of run '" in done.stdout
     assert "kept and recorded again at the next save into this run, or at exit" in done.stdout
-    assert "could not record 1 tag(s) of run" in done.stderr  # the background try
+    assert "could not record 1 dataset record(s) of run" in done.stderr  # the background try
     assert "before exit. The artifacts are logged" in done.stderr
     other = done.stdout.split("OTHER: ")[1].strip()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")

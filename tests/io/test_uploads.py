@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
+import time
 
 import mlflow
 import pytest
@@ -14,7 +16,7 @@ from kedro_mlflow.io.artifacts import (
     upload_status,
     wait_for_uploads,
 )
-from tests.helpers import DF, artifacts, csv, make_store
+from tests.helpers import DF, artifacts, csv, dataset_records, make_store
 
 
 @pytest.fixture
@@ -33,12 +35,7 @@ def test_queued_uploads_all_land_after_wait(sqlite_store, tmp_path):
             csv(tmp_path / f"{name}.csv", artifact_path="out").save(DF)
         wait_for_uploads()
     assert artifacts(run.info.run_id) == ["out/a.csv", "out/b.csv", "out/c.csv"]
-    tags = mlflow.get_run(run.info.run_id).data.tags
-    assert {key for key in tags if key.startswith("kedro_mlflow.sha256/")} == {
-        "kedro_mlflow.sha256/out/a.csv",
-        "kedro_mlflow.sha256/out/b.csv",
-        "kedro_mlflow.sha256/out/c.csv",
-    }
+    assert set(dataset_records(run.info.run_id)) == {"out/a.csv", "out/b.csv", "out/c.csv"}
 
 
 def test_failed_background_uploads_are_listed_and_local_files_kept(broken_store, tmp_path):
@@ -103,6 +100,25 @@ def test_forked_worker_uploads_synchronously(sqlite_store, tmp_path, monkeypatch
             assert done.get(timeout=5) is True
             # Logged and digested by the child itself, before the parent waited for anything.
             assert artifacts(run.info.run_id) == ["w.csv"]
-            assert "kedro_mlflow.sha256/w.csv" in mlflow.get_run(run.info.run_id).data.tags
+            assert "w.csv" in dataset_records(run.info.run_id)
+    finally:
+        wait_for_uploads()
+
+
+def test_a_queued_upload_logs_its_dataset_record_as_soon_as_it_ends(sqlite_store, tmp_path):
+    """Issue 20: a server dying later must not cost the uploads already done their digests.
+
+    The record is visible before anything waits for the queue (no batch at the end of the run).
+    """
+    start_background_uploads(max_workers=1)
+    try:
+        with mlflow.start_run() as run:
+            csv(tmp_path / "a.csv", artifact_path="out").save(DF)
+            deadline = time.monotonic() + 60
+            while "out/a.csv" not in dataset_records(run.info.run_id):
+                assert time.monotonic() < deadline, "the record never appeared before the wait"
+                time.sleep(0.05)
+            (record,) = dataset_records(run.info.run_id).values()
+            assert record["sha256"] == hashlib.sha256((tmp_path / "a.csv").read_bytes()).hexdigest()
     finally:
         wait_for_uploads()

@@ -18,7 +18,7 @@ from kedro_mlflow.io.artifacts import (
     restore_version,
     verify,
 )
-from tests.helpers import DF, csv, partitioned
+from tests.helpers import DF, csv, dataset_records, partitioned
 
 OLD = pd.DataFrame({"a": [1], "b": [2]})
 
@@ -32,15 +32,15 @@ def _runs_saving(dataset: MlflowArtifactDataset, *frames: object) -> list[str]:
     return ids
 
 
-def test_versions_are_the_runs_holding_the_digest_tag_newest_first(sqlite_store, tmp_path):
-    """One search on the digest tag: the runs that logged it, newest first, sha256 and size."""
+def test_versions_are_the_runs_holding_its_dataset_record_newest_first(sqlite_store, tmp_path):
+    """A search on the records' names: the runs that logged it, newest first, sha256 and size."""
     dataset = csv(tmp_path / "f.csv", artifact_path="rep")
     dataset.catalog_name = "metrics"
     old, new = _runs_saving(dataset, OLD, DF)
     with mlflow.start_run():  # a run that logged something else is not a version
         csv(tmp_path / "g.csv", artifact_path="rep").save(DF)
 
-    found = find_versions("rep/f.csv")
+    found = find_versions("rep/f.csv", name="metrics")
     assert [v.run_id for v in found] == [new, old]
     content = (tmp_path / "f.csv").read_bytes()
     assert found[0].sha256 == hashlib.sha256(content).hexdigest()
@@ -48,19 +48,19 @@ def test_versions_are_the_runs_holding_the_digest_tag_newest_first(sqlite_store,
     assert found[0].dataset_name == "metrics"
     assert found[0].to_json()["artifact_path"] == "rep/f.csv"
     assert found[0].to_json()["start_time"].endswith("Z")
-    assert [v.run_id for v in find_versions("rep/f.csv", limit=1)] == [new]
+    assert [v.run_id for v in find_versions("rep/f.csv", limit=1)] == []  # named "metrics"
+    assert [v.run_id for v in find_versions("rep/f.csv", name="metrics", limit=1)] == [new]
     assert find_versions("rep/f.csv", experiment_ids=[]) == []
 
 
 def test_artifact_names_that_are_not_tag_keys_are_found_too(sqlite_store, tmp_path):
-    """Tag keys refuse some characters: the digest tag key is a hash of such names."""
+    """Tag keys refuse some characters; a dataset record's name and tags take them."""
     name = "données (v2)+.csv"
     dataset = csv(tmp_path / name)
     (run_id,) = _runs_saving(dataset, DF)
     (version,) = find_versions(name)
     assert version.run_id == run_id
-    assert any(key.startswith("kedro_mlflow.sha256/sha1-") for key in
-               mlflow.get_run(run_id).data.tags)  # fmt: skip
+    assert set(dataset_records(run_id)) == {name}
 
 
 def test_a_folder_version_has_the_digest_of_its_manifest(sqlite_store, tmp_path):
@@ -178,17 +178,16 @@ def test_a_load_from_another_run_is_an_mlflow_dataset_input_of_the_consumer(sqli
         reader.load()  # recorded once
     inputs = mlflow.MlflowClient().get_run(consumer.info.run_id).inputs.dataset_inputs
     (recorded,) = inputs
-    sha256, size = mlflow.get_run(source).data.tags["kedro_mlflow.sha256/rep/f.csv"].split()
+    saved = dataset_records(source)["rep/f.csv"]
+    sha256, size = saved["sha256"], saved["size"]
     assert recorded.dataset.name == "companies"
     assert json.loads(recorded.dataset.source) == {"uri": f"runs:/{source}/rep/f.csv"}
     assert recorded.dataset.digest == sha256[:36]
     assert json.loads(recorded.dataset.profile) == {"sha256": sha256, "size": int(size)}
     tags = {tag.key: tag.value for tag in recorded.tags}
     assert tags["kedro_mlflow.source_run_id"] == source
-    assert (
-        mlflow.get_run(consumer.info.run_id).data.tags[f"kedro_mlflow.input/{source}/rep/f.csv"]
-        == f"runs:/{source}/rep/f.csv {sha256} {size}"
-    )
+    assert tags["mlflow.data.context"] == "read"
+    assert not [key for key in mlflow.get_run(consumer.info.run_id).data.tags if "input" in key]
 
 
 def test_without_a_catalog_name_the_input_is_named_after_the_artifact(sqlite_store, tmp_path):
@@ -198,3 +197,25 @@ def test_without_a_catalog_name_the_input_is_named_after_the_artifact(sqlite_sto
         csv(tmp_path / "f.csv", run_id=source).load()
     (recorded,) = mlflow.MlflowClient().get_run(consumer.info.run_id).inputs.dataset_inputs
     assert recorded.dataset.name == "f.csv"
+
+
+def test_a_legacy_folder_version_is_read_from_its_tags(sqlite_store, tmp_path):
+    """Runs of earlier versions: a folder's tag (`<sha256> <size> <n> files`) and its files'."""
+    files = {"p1.csv": b"a\n1\n", "p2.csv": b"a\n2\n"}
+    digests = {name: (hashlib.sha256(data).hexdigest(), len(data)) for name, data in files.items()}
+    manifest = "".join(f"{sha}  {name}\n" for name, (sha, _) in sorted(digests.items()))
+    folder_sha = hashlib.sha256(manifest.encode()).hexdigest()
+    tags = {f"kedro_mlflow.sha256/parts/{n}": f"{sha} {size}" for n, (sha, size) in digests.items()}
+    tags["kedro_mlflow.sha256/parts"] = f"{folder_sha} 8 2 files"
+    tags["kedro_mlflow.dataset/parts"] = "partitions"
+    client = mlflow.MlflowClient()
+    run = client.create_run(sqlite_store.experiment_id, tags=tags)
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        client.log_artifact(run.info.run_id, str(tmp_path / name), "parts")
+    client.set_terminated(run.info.run_id)
+
+    (version,) = find_versions("parts", name="partitions")
+    assert (version.sha256, version.size, version.files) == (folder_sha, 8, 2)
+    assert version.dataset_name == "partitions"
+    assert verify(run.info.run_id, "parts").verdict == "ok"

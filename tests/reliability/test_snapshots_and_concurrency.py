@@ -26,6 +26,7 @@ from tests.helpers import (
     Store,
     all_runs,
     clean_environ,
+    recorded_files,
     store_uri,
     write,
 )
@@ -157,8 +158,8 @@ def assert_holds_its_own_data(run: mlflow.entities.Run, tracking_uri: str) -> No
         f"run {run.info.run_id} (label {label}) holds other data: "
         f"{sorted(set(data[:: 1024 * 1024]))!r}"
     )
-    recorded = run.data.tags["kedro_mlflow.sha256/models/big.pkl"].split()
-    assert recorded[0] == hashlib.sha256(stored).hexdigest(), "digest tag != stored file"
+    recorded = recorded_files(run.info.run_id, tracking_uri=tracking_uri)["models/big.pkl"]
+    assert recorded[0] == hashlib.sha256(stored).hexdigest(), "digest record != stored file"
     assert int(recorded[1]) == len(stored)
 
 

@@ -29,13 +29,12 @@ from tests.helpers import (
     local_artifact_dir,
     partitioned,
     read_artifact,
+    recorded_files,
     s3_client,
     s3_location,
     tamper_bytes,
     write_artifact,
 )
-
-DIGEST_TAG = "kedro_mlflow.sha256/"
 
 
 @pytest.fixture(params=["sqlite_store", "s3_store"], ids=["local", "s3"])
@@ -66,7 +65,7 @@ def test_tampered_artifact_is_refused_naming_run_artifact_and_both_digests(
         csv(tmp_path / "f.csv", artifact_path="reporting").save(DF)
     wait_for_uploads()  # digest tags outside kedro run wait for a batch: recorded now
     run = mlflow.get_run(started.info.run_id)
-    recorded = run.data.tags[f"{DIGEST_TAG}reporting/f.csv"].split()[0]
+    recorded = recorded_files(run.info.run_id)["reporting/f.csv"][0]
     tampered = tamper_bytes(read_artifact(run, "reporting/f.csv", endpoint), how)
     write_artifact(run, "reporting/f.csv", tampered, endpoint)
 
@@ -103,23 +102,30 @@ def test_tampered_partition_of_a_folder_artifact_is_refused(
     ["not-a-digest", "abc def", "0" * 64, ""],
     ids=["word", "two-words", "no-size", "empty"],
 )
-def test_malformed_digest_tag_is_reported_as_such(store: Store, tmp_path: Path, value: str) -> None:
-    """Row: a malformed digest tag -- "invalid literal for int()".
+def test_malformed_digest_record_is_reported_as_such(
+    store: Store, tmp_path: Path, value: str
+) -> None:
+    """Row: a malformed digest record -- "invalid literal for int()".
 
-    The load is refused with an error that names the tag, the run and the artifact.
-    (An empty value is what a user who "clears" the tag leaves: it is malformed too.)
+    The load is refused with an error that names the record, the run and the artifact.
+    (An empty profile is what a tool that "clears" it leaves: it is malformed too.)
     """
     with mlflow.start_run() as started:
         csv(tmp_path / "f.csv").save(DF)
-    wait_for_uploads()  # recorded now, so that the tag set below is not replaced
+    wait_for_uploads()  # recorded now, so that the record below is the newest
     run_id = started.info.run_id
-    mlflow.MlflowClient().set_tag(run_id, f"{DIGEST_TAG}f.csv", value)
+    entities = mlflow.entities
+    forged = entities.Dataset("f.csv", "forged", "mlflow_run_artifact", "{}", profile=value)
+    tags = {"mlflow.data.context": "saved", "kedro_mlflow.artifact": "f.csv"}
+    tags["kedro_mlflow.saved_at"] = str(2**41)
+    inputs = [entities.InputTag(key, tag) for key, tag in tags.items()]
+    mlflow.MlflowClient().log_inputs(run_id, [entities.DatasetInput(forged, inputs)])
 
     with pytest.raises(DatasetError) as info:
         csv(tmp_path / "other" / "f.csv", run_id=run_id).load()
     message = str(info.value)
     assert "invalid literal" not in message, message
-    for name in (run_id, f"{DIGEST_TAG}f.csv"):
+    for name in (run_id, "dataset record 'f.csv'", "malformed"):
         assert name in message, f"the error does not name {name}:\n{message}"
 
 

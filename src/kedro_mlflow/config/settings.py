@@ -150,7 +150,9 @@ def resolve_settings(
     configured_location = config.tracking.experiment.create_experiment_kwargs.artifact_location
     if configured_location:
         artifact_location: str | None = resolve_uri(configured_location, project_path)
-    elif is_server_uri(tracking_uri):
+    elif is_server_uri(tracking_uri) or urlparse(tracking_uri).scheme in {"", "file"}:
+        # A server, or MLflow's FILE store, which keeps each experiment's artifacts in the
+        # experiment's own folder (a location at its root would read as a broken experiment).
         artifact_location = None
     else:
         artifact_location = (project_path / "mlruns").as_uri()

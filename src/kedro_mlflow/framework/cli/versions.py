@@ -102,7 +102,10 @@ def versions(
         entry = project.dataset(dataset)
         experiment_ids, where = _experiment_ids(project, all_experiments)
         found = artifacts.find_versions(
-            entry.artifact, experiment_ids=experiment_ids, limit=limit + 1 if limit else None
+            entry.artifact,
+            name=entry.catalog_name,
+            experiment_ids=experiment_ids,
+            limit=limit + 1 if limit else None,
         )
         more = bool(limit) and len(found) > limit
         found = found[:limit] if limit else found

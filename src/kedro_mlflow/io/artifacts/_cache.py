@@ -31,17 +31,16 @@ from typing import TYPE_CHECKING, Any
 
 from kedro.io import DatasetError
 
-from kedro_mlflow.io.artifacts import _cache_limits
+from kedro_mlflow.io.artifacts import _cache_limits, _records
 from kedro_mlflow.io.artifacts._mlflow_store import (
     file_digest,
     hostile_entry,
     list_files,
     local_artifact_dir,
     missing_artifact,
-    recorded_digest,
-    records_of,
 )
 from kedro_mlflow.io.artifacts._names import is_clean
+from kedro_mlflow.io.artifacts._records import recorded_digest
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -125,7 +124,7 @@ def _refuse_unrecorded(run: Run, artifact: str, names: list[str], context: str) 
     kedro-mlflow logged records every file it holds, so a file without a record was added
     to the artifact store afterwards (planted), and is refused like a symbolic link.
     """
-    if not names or names == [artifact] or not records_of(run, artifact):
+    if not names or names == [artifact] or not _records.records_under(run, artifact):
         return
     shown = ", ".join(f"'{name}'" for name in names[:5])
     more = f" and {len(names) - 5} more" if len(names) > 5 else ""

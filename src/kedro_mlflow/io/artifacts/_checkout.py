@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from kedro.io import DatasetError
 
-from kedro_mlflow.io.artifacts import _cache, _digests, _versions
+from kedro_mlflow.io.artifacts import _cache, _digests, _records, _versions
 from kedro_mlflow.io.artifacts import _mlflow_store as store
 
 if TYPE_CHECKING:
@@ -100,10 +100,11 @@ def _copy_verified(source: Path, destination: Path, expected: tuple[str, int], n
     return Path(staging)
 
 
-def _is_logged(artifact: str, local: Path) -> tuple[bool, str]:
-    """Whether ``local``'s content is a logged version of ``artifact`` (any run); its sha256."""
+def _is_logged(dataset: MlflowArtifactDataset, file: str, local: Path) -> tuple[bool, str]:
+    """Whether ``local``'s content is a logged version of ``file`` (any run); its sha256."""
     sha256, _ = store.file_digest(local)
-    return _versions.logged_version_with_digest(artifact, sha256) is not None, sha256
+    logged = _versions.is_logged_content(dataset.artifact, dataset.catalog_name, file, sha256)
+    return logged, sha256
 
 
 def _expected_digests(
@@ -111,7 +112,7 @@ def _expected_digests(
 ) -> dict[str, tuple[str, int]]:
     expected = {}
     for file in targets:
-        digest = store.recorded_digest(run, file)
+        digest = _records.recorded_digest(run, file)
         if digest is None:
             raise DatasetError(
                 f"{context}: artifact '{file}' has no recorded digest, so it cannot be "
@@ -122,6 +123,7 @@ def _expected_digests(
 
 
 def _refuse_hand_edits(
+    dataset: MlflowArtifactDataset,
     targets: dict[str, Path],
     expected: dict[str, tuple[str, int]],
     result: Restored,
@@ -137,7 +139,7 @@ def _refuse_hand_edits(
         if store.file_digest(local) == expected[file]:
             result.unchanged.append(local)
             continue
-        logged, sha256 = _is_logged(file, local)
+        logged, sha256 = _is_logged(dataset, file, local)
         if not logged and not force:
             edited.append(f"'{local}' (sha256 {sha256[:12]}...)")
     if edited:
@@ -184,7 +186,7 @@ def restore_version(
     targets = destinations(dataset, run, sorted(listed))
     expected = _expected_digests(run, targets, context)
     result = Restored(run_id, artifact)
-    _refuse_hand_edits(targets, expected, result, context, force=force)
+    _refuse_hand_edits(dataset, targets, expected, result, context, force=force)
 
     pending = {file: local for file, local in targets.items() if local not in result.unchanged}
     staged: list[tuple[Path, Path]] = []

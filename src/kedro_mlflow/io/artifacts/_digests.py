@@ -1,8 +1,8 @@
-"""The digests of the saves made outside a ``kedro run``, recorded in batches.
+"""The dataset records (digests) of the saves made outside a ``kedro run``, logged in batches.
 
-Recording a save's digests (and its dataset's name) is one store transaction: a few
-milliseconds on sqlite, most of the cost of a small save from a notebook or a script. There,
-they wait here and are recorded up to 100 tags per call:
+Logging a save's dataset record (``_records``) is one store transaction: a few milliseconds
+on sqlite, most of the cost of a small save from a notebook or a script. There, records wait
+here and are logged up to 100 per call (the newest record of an artifact wins):
 
 - by the save that fills a batch;
 - ``SECONDS`` after the first of them waited, at the latest (one short-lived thread);
@@ -23,16 +23,21 @@ import logging
 import multiprocessing
 import os
 import threading
+from typing import TYPE_CHECKING
 
 from kedro.io import DatasetError
 
 from kedro_mlflow import _bounds, _tracking
 from kedro_mlflow.exceptions import TrackingUnreachableError
 from kedro_mlflow.io.artifacts import _mlflow_store as store
+from kedro_mlflow.io.artifacts import _records
+
+if TYPE_CHECKING:
+    from mlflow.entities import DatasetInput
 
 logger = logging.getLogger(__name__)
 
-#: Tags recorded in one store call (MLflow takes at most 100 per call).
+#: Records logged in one store call.
 BATCH = 100
 #: How long a digest may wait to be recorded.
 SECONDS = 0.5
@@ -43,8 +48,8 @@ def deferrable() -> bool:
     return multiprocessing.parent_process() is None
 
 
-def defer(run_id: str, tags: dict[str, str], context: str) -> None:
-    """Keep the tags of one save for ``run_id``; record what waits now if a batch is full.
+def defer(run_id: str, tags: dict[str, DatasetInput], context: str) -> None:
+    """Keep the records of one save (by artifact) for ``run_id``; log what waits if a batch is full.
 
     Raises:
         DatasetError: Recording the tags of ``run_id`` failed, now or since its last save.
@@ -86,7 +91,7 @@ def record_or_drop() -> str | None:
 
 
 def waiting() -> int:
-    """How many tags wait to be recorded."""
+    """How many dataset records wait to be logged."""
     return _pending.waiting()
 
 
@@ -96,21 +101,21 @@ def _warn(problems: dict[tuple[str, str], _Problem]) -> None:
 
 
 class _Problem(str):
-    """What went wrong recording one run's tags; ``timed_out``: the server did not answer."""
+    """What went wrong logging one run's records; ``timed_out``: the server did not answer."""
 
     timed_out = False
 
 
-def _record(key: tuple[str, str], tags: dict[str, str]) -> _Problem | None:
-    """Record ``tags`` on the run ``key[1]`` of the store ``key[0]``; what went wrong, or None."""
+def _record(key: tuple[str, str], tags: dict[str, DatasetInput]) -> _Problem | None:
+    """Log the records ``tags`` on run ``key[1]`` of the store ``key[0]``; what failed, or None."""
     uri, run_id = key
     try:
         # Bounds every call (an http server refusing connections fails at once).
         _tracking.require_reachable(uri, "Recording digests", "")
-        store.record_tags(run_id, tags, tracking_uri=uri)
+        _records.log(run_id, list(tags.values()), tracking_uri=uri)
     except Exception as exc:
         problem = _Problem(
-            f"{len(tags)} tag(s) of run '{run_id}' (sha256 digests, dataset names) failed: "
+            f"{len(tags)} dataset record(s) of run '{run_id}' (sha256 digests) failed: "
             f"{_tracking.redact(str(exc))}"
         )
         problem.timed_out = _bounds.looks_like_timeout(exc) or isinstance(
@@ -121,7 +126,7 @@ def _record(key: tuple[str, str], tags: dict[str, str]) -> _Problem | None:
 
 
 class _Pending:
-    """Tags waiting per ``(tracking URI, run id)``; the newest value of a tag wins."""
+    """Records waiting per ``(tracking URI, run id)``, by artifact; the newest one wins."""
 
     def __init__(self) -> None:
         self._forget()
@@ -130,13 +135,13 @@ class _Pending:
     def _forget(self) -> None:
         self._lock = threading.Lock()  # guards the fields below
         self._recording = threading.Lock()  # one record at a time: the newest value wins
-        self._tags: dict[tuple[str, str], dict[str, str]] = {}
+        self._tags: dict[tuple[str, str], dict[str, DatasetInput]] = {}
         #: Runs whose last record failed, with why: recorded at the next save into the run.
         self._failed: dict[tuple[str, str], _Problem] = {}
         self._timer: threading.Timer | None = None
         self._closed = False  # at exit: no more threads
 
-    def add(self, key: tuple[str, str], tags: dict[str, str]) -> bool:
+    def add(self, key: tuple[str, str], tags: dict[str, DatasetInput]) -> bool:
         """Keep ``tags``; whether to record now (a full batch, a failed run, exiting)."""
         with self._lock:
             if not self._hooked:

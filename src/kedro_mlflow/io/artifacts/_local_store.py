@@ -2,10 +2,12 @@
 
 Importing mlflow and opening its sqlite store (SQLAlchemy's models and mappers) costs a
 fresh process two to four seconds: most of a load by ``run_id`` of a few hundred MiB. A load
-only needs the run's row (status, lifecycle stage, artifact location) and its tags, two
-indexed reads of the store's ``runs`` and ``tags`` tables. When the tracking URI is a sqlite
-file here and the run's artifacts are in a folder here, they are read with ``sqlite3``, read
-only, and the artifact folder is read as MLflow's local artifact repository reads it.
+only needs the run's row (status, lifecycle stage, artifact location), its tags and its
+dataset records (``_records``: what each save recorded), indexed reads of the store's
+``runs``, ``tags``, ``inputs``, ``datasets`` and ``input_tags`` tables. When the tracking
+URI is a sqlite file here and the run's artifacts are in a folder here, they are read with
+``sqlite3``, read only, and the artifact folder is read as MLflow's local artifact
+repository reads it.
 
 Anything else the load path asks of such a run or repository (a listing for an error
 message, an attribute not read here) is answered by MLflow's own objects, fetched at that
@@ -106,10 +108,40 @@ class _Data(_Answered):
     _full: Any = field(repr=False)
 
 
-class LocalRun(_Answered):
-    """A run read from the sqlite file: ``info`` and ``data.tags`` as MLflow's ``Run`` has them."""
+@dataclass(frozen=True)
+class _Dataset:
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None
+    profile: str | None
 
-    def __init__(self, uri: str, row: sqlite3.Row, tags: dict[str, str]) -> None:
+
+@dataclass(frozen=True)
+class _Tag:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class _DatasetInput:
+    dataset: _Dataset
+    tags: list[_Tag]
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    dataset_inputs: list[_DatasetInput]
+
+
+class LocalRun(_Answered):
+    """A run read from the sqlite file: ``info``, ``data.tags`` and ``inputs.dataset_inputs``
+    as MLflow's ``Run`` has them."""
+
+    def __init__(
+        self, uri: str, row: sqlite3.Row, tags: dict[str, str], inputs: list[_DatasetInput]
+    ) -> None:
         self._uri = uri
         self._run: Run | None = None
         self.info = _Info(
@@ -124,6 +156,7 @@ class LocalRun(_Answered):
             _full=lambda: self._full().info,
         )
         self.data = _Data(tags=tags, _full=lambda: self._full().data)
+        self.inputs = _Inputs(inputs)
 
     def _full(self) -> Run:
         if self._run is None:
@@ -171,11 +204,33 @@ def read_run(uri: str, run_id: str) -> Run | None:
         if row is None or local_folder(str(row["artifact_uri"] or "")) is None:
             return None
         tags = dict(connection.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (run_id,)))
+        inputs = _dataset_inputs(connection, run_id)
     except sqlite3.Error:
         return None
     finally:
         connection.close()
-    return cast("Run", LocalRun(uri, row, tags))
+    return cast("Run", LocalRun(uri, row, tags, inputs))
+
+
+def _dataset_inputs(connection: sqlite3.Connection, run_id: str) -> list[_DatasetInput]:
+    """The dataset records of ``run_id``, each with its input tags."""
+    rows = [
+        tuple(row)
+        for row in connection.execute(
+            "SELECT i.input_uuid, d.name, d.digest, d.dataset_source_type, d.dataset_source, "
+            "d.dataset_schema, d.dataset_profile FROM inputs i JOIN datasets d "
+            "ON d.dataset_uuid = i.source_id WHERE i.destination_type = 'RUN' "
+            "AND i.destination_id = ? AND i.source_type = 'DATASET'",
+            (run_id,),
+        )
+    ]
+    tags: dict[str, list[_Tag]] = {}
+    if rows:
+        marks = ",".join("?" * len(rows))
+        query = f"SELECT input_uuid, name, value FROM input_tags WHERE input_uuid IN ({marks})"  # noqa: S608 - placeholders only
+        for input_uuid, key, value in connection.execute(query, [row[0] for row in rows]):
+            tags.setdefault(input_uuid, []).append(_Tag(key, value))
+    return [_DatasetInput(_Dataset(*row[1:]), tags.get(row[0], [])) for row in rows]
 
 
 def repository(run: Run, tracking_uri: str) -> ArtifactRepository | None:

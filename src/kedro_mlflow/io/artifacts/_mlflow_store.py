@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -23,7 +22,7 @@ from kedro.io import DatasetError
 from kedro_mlflow import _bounds, _tracking
 from kedro_mlflow._lazy import artifact_repository_registry, mlflow
 from kedro_mlflow.exceptions import TrackingUnreachableError
-from kedro_mlflow.io.artifacts import _local_store
+from kedro_mlflow.io.artifacts import _local_store, _records
 from kedro_mlflow.io.artifacts._names import is_clean
 
 if TYPE_CHECKING:
@@ -33,9 +32,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
-DIGEST_TAG_PREFIX = "kedro_mlflow.sha256/"
-_TAG_KEY_OK = re.compile(r"^[A-Za-z0-9_\-. /]+$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 #: The tracking URI as printed in messages (no password).
 tracking_uri = _tracking.shown_tracking_uri
 is_server_uri = _tracking.is_server_uri
@@ -178,34 +174,11 @@ def _copy_into(local: Path, destination: Path) -> None:
 
 @dataclass(frozen=True)
 class LoggedFile:
-    """One file logged by a save: where it went and what it was.
-
-    A folder's own record (``_versions.folder_digest``) has ``files``: how many it holds.
-    """
+    """One file logged by a save: where it went and what it was."""
 
     artifact: str
     sha256: str
     size: int
-    files: int | None = None
-
-    @property
-    def tag_value(self) -> str:
-        """``<sha256> <size>``, and ``<n> files`` for a folder."""
-        folder = f" {self.files} files" if self.files is not None else ""
-        return f"{self.sha256} {self.size}{folder}"
-
-
-def tag_key(prefix: str, path: str) -> str:
-    """``prefix + path`` where MLflow accepts it as a tag key, else a hash of the path."""
-    key = prefix + path
-    if len(key) <= 250 and _TAG_KEY_OK.match(key) and "//" not in key and ".." not in key:
-        return key
-    return prefix + "sha1-" + hashlib.sha1(path.encode()).hexdigest()  # noqa: S324
-
-
-def digest_tag_key(artifact: str) -> str:
-    """The run tag holding the sha256 and size of ``artifact``."""
-    return tag_key(DIGEST_TAG_PREFIX, artifact)
 
 
 def log_files(repo: ArtifactRepository, files: Iterable[tuple[Path, str]]) -> list[LoggedFile]:
@@ -238,51 +211,6 @@ def log_files(repo: ArtifactRepository, files: Iterable[tuple[Path, str]]) -> li
     return logged
 
 
-def digest_tags(logged: Iterable[LoggedFile]) -> dict[str, str]:
-    """The run tags recording the sha256 and size of each logged file."""
-    return {digest_tag_key(item.artifact): item.tag_value for item in logged}
-
-
-def record_tags(run_id: str, tags: dict[str, str], tracking_uri: str | None = None) -> None:
-    """Tag ``run_id`` with ``tags``, 100 per store call."""
-    entries = [mlflow.entities.RunTag(key, value) for key, value in tags.items()]
-    client = mlflow.MlflowClient(tracking_uri)
-    for start in range(0, len(entries), 100):
-        client.log_batch(run_id, tags=entries[start : start + 100], synchronous=True)
-
-
-def recorded_digest(run: Run, artifact: str, context: str = "Loading") -> tuple[str, int] | None:
-    """The sha256 and size recorded when ``artifact`` was logged; None if none was.
-
-    The tag holds ``<sha256> <size>``, possibly followed by more fields.
-
-    Raises:
-        DatasetError: The tag is there but does not hold ``<sha256> <size>``.
-    """
-    key = digest_tag_key(artifact)
-    value = run.data.tags.get(key)
-    if value is None:
-        return None
-    parts = value.split()
-    sha256 = parts[0] if parts else ""
-    size = parts[1] if len(parts) > 1 else ""
-    if not _SHA256.match(sha256) or not size.isdigit():
-        raise DatasetError(
-            f"{context}: the digest tag '{key}' of MLflow run '{run.info.run_id}' for artifact "
-            f"'{artifact}' is malformed ({value!r}; kedro-mlflow records '<sha256> <size in "
-            f"bytes>'), so the artifact cannot be verified. Delete the tag to load it "
-            f"unverified, or log the dataset anew."
-        )
-    return sha256, int(size)
-
-
-def records_of(run: Run, artifact: str) -> list[str]:
-    """The digest tags of ``run`` recorded for ``artifact`` or files under it."""
-    exact = digest_tag_key(artifact)
-    under = DIGEST_TAG_PREFIX + artifact + "/"
-    return sorted(key for key in run.data.tags if key == exact or key.startswith(under))
-
-
 def _contents(repo: ArtifactRepository, parent: str | None, limit: int = 10) -> str:
     try:
         entries = [info.path for info in repo.list_artifacts(parent)]
@@ -309,11 +237,11 @@ def missing_artifact(
     When the run records a digest of it, it was logged and the store lost it; otherwise
     the message lists what its folder holds.
     """
-    records = records_of(run, artifact)
+    records = _records.records_under(run, artifact)
     if records:
         return DatasetError(
             f"{context}: artifact '{artifact}' was logged in MLflow run '{run.info.run_id}' "
-            f"(the run records its digest in tag '{records[0]}') but is missing from the "
+            f"(the run holds a dataset record of '{records[0]}') but is missing from the "
             f"run's artifact store '{store_location(run, repo)}': the store lost it (deleted, "
             f"moved or cleaned up). Restore the store from a backup, or run the pipeline "
             f"again to log the dataset anew."

@@ -2,11 +2,11 @@
 
 Every save hands one ``Upload`` to ``log``. While background uploads are on in this
 process (the Kedro hook turns them on at the start of a run and waits at its end), the
-upload runs on a few daemon threads and ``log`` returns at once; the digests of a run's files are
-recorded in one batch when the queue is waited for, and a failure fails the run with the
-list of what was not uploaded. Otherwise (a notebook, a script, a ``ParallelRunner``
-worker process) the upload runs before ``log`` returns, and its digests wait in ``_digests``
-to be recorded in batches (a worker process records them at once).
+upload runs on a few daemon threads and ``log`` returns at once; each upload's dataset record
+(``_records``: its digests) is logged by its thread as soon as the upload ends, and a failure
+fails the run with the list of what was not uploaded or not recorded. Otherwise (a notebook,
+a script, a ``ParallelRunner`` worker process) the upload runs before ``log`` returns, and its
+record waits in ``_digests`` to be logged in batches (a worker process logs it at once).
 
 Over the usual size because the queue, its jobs, the progress it reports and the digests it
 records share one lock and one life: split, each part would reach into the others' state.
@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Protocol
 from kedro.io import DatasetError
 
 from kedro_mlflow import _bounds, _tracking
-from kedro_mlflow.io.artifacts import _digests, _snapshot, _versions
+from kedro_mlflow.io.artifacts import _digests, _records, _snapshot
 from kedro_mlflow.io.artifacts import _mlflow_store as store
 from kedro_mlflow.io.artifacts._upload_report import SaveOutcome, report
 
 if TYPE_CHECKING:
-    from mlflow.entities import Run
+    from mlflow.entities import DatasetInput, Run
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +85,7 @@ class Upload:
         """Copy or upload the files; raise a ``DatasetError`` naming the run and the data.
 
         Returns:
-            What was logged, with the folder's own record (``_versions.folder_digest``)
-            when the save wrote a folder.
+            What was logged, one entry per file.
         """
         failure: DatasetError | None = None
         if self.run is None:
@@ -102,8 +101,7 @@ class Upload:
         logger.debug("Logged %s", self.describe())
         if self.cleanup is not None:
             shutil.rmtree(self.cleanup, ignore_errors=True)
-        folder = _versions.folder_digest(self.artifact, logged) if self.artifact else None
-        return [*logged, folder] if folder is not None else logged
+        return logged
 
     def failed(self, exc: BaseException) -> DatasetError:
         """The error of this upload failing with ``exc``: the server, the run, what is kept."""
@@ -125,11 +123,15 @@ class Upload:
     def _artifact_uri(self) -> str:
         return str(self.run.info.artifact_uri) if self.run is not None else "not known yet"
 
-    def tags(self) -> dict[str, str]:
-        """Run tags to record with the digests: the dataset's catalog name."""
-        if not (self.dataset_name and self.artifact):
-            return {}
-        return {_versions.dataset_tag_key(self.artifact): self.dataset_name}
+    def records(self, logged: list[store.LoggedFile]) -> dict[str, DatasetInput]:
+        """The dataset record of this save (one per file if it names no artifact), by artifact."""
+        groups = {self.artifact: logged} if self.artifact else {f.artifact: [f] for f in logged}
+        return {
+            artifact: _records.saved_input(
+                self.run_id, _records.saved_record(artifact, files, self.dataset_name)
+            )
+            for artifact, files in groups.items()
+        }
 
     def discard(self) -> None:
         """Delete the private snapshot the files were logged from, if any."""
@@ -167,6 +169,8 @@ class _Job:
     done: threading.Event = field(default_factory=threading.Event)
     result: list[store.LoggedFile] | None = None
     error: BaseException | None = None
+    #: Why the upload's dataset record was not logged, if it was not.
+    unrecorded: str | None = None
 
 
 @dataclass
@@ -208,6 +212,8 @@ class _Queue:
                         timed_out=True,
                     )
                 job.result = job.upload.run_upload()
+                # Logged here, as soon as the upload ends: a server dying later loses nothing.
+                job.unrecorded = _record(job.upload.run_id, job.upload.records(job.result))
             except BaseException as exc:  # reported by wait_for_uploads
                 job.error = exc
                 if isinstance(exc, _UploadFailed) and exc.timed_out and not self.server_failed:
@@ -327,9 +333,9 @@ def log(upload: Upload) -> None:
         upload = snapshot
     logged = upload.run_upload()
     if _digests.deferrable():
-        _digests.defer(upload.run_id, store.digest_tags(logged) | upload.tags(), upload.context)
+        _digests.defer(upload.run_id, upload.records(logged), upload.context)
         return
-    problem = _record(upload.run_id, logged, upload.tags())
+    problem = _record(upload.run_id, upload.records(logged))
     if problem is not None:
         raise DatasetError(
             f"{upload.context}: recording {problem}. The data was logged"
@@ -396,10 +402,10 @@ def wait_for_artifact(run_id: str, artifact: str) -> bool:
 
 
 def wait_for_uploads(deadline_s: float | None = None) -> None:
-    """Wait for every queued upload, record their digests; stop queueing.
+    """Wait for every queued upload (each logs its dataset record as it ends); stop queueing.
 
-    The digest tags of saves made outside a ``kedro run``, which wait to be recorded in
-    batches, are recorded too (or reported and dropped): when this returns, nothing waits.
+    The records of saves made outside a ``kedro run``, which wait to be logged in batches,
+    are logged too (or reported and dropped): when this returns, nothing waits.
 
     Each upload is bounded by ``server.request_timeout`` per call to the server and ends by
     itself when the server stalls or dies. As a safety net, an upload still running
@@ -439,17 +445,11 @@ def wait_for_uploads(deadline_s: float | None = None) -> None:
         )
         for job in jobs
     ] + uploads.refused
-    problems: list[str] = []
-    by_run: dict[str, list[store.LoggedFile]] = {}
-    tags_by_run: dict[str, dict[str, str]] = {}
-    for job in jobs:
-        if job.error is None and job.result is not None:
-            by_run.setdefault(job.upload.run_id, []).extend(job.result)
-            tags_by_run.setdefault(job.upload.run_id, {}).update(job.upload.tags())
-    for run_id, logged in by_run.items():
-        problem = _record(run_id, logged, tags_by_run[run_id])
-        if problem is not None:
-            problems.append(f"recording {problem}: loads of those files say they are unverified")
+    problems = [
+        f"recording {job.unrecorded}: loads of those files say they are unverified"
+        for job in jobs
+        if job.error is None and job.unrecorded
+    ]
     if deferred is not None:
         problems.append(f"recording {deferred}: loads of those files say they are unverified")
     message = report(outcomes, problems)
@@ -495,15 +495,14 @@ def _size(upload: Upload) -> int:
     return total
 
 
-def _record(
-    run_id: str, logged: list[store.LoggedFile], tags: dict[str, str] | None = None
-) -> str | None:
-    """Record the digests of ``logged`` (and ``tags``) on ``run_id``; what went wrong, or None."""
+def _record(run_id: str, records: dict[str, DatasetInput]) -> str | None:
+    """Log ``records`` as dataset records of ``run_id``; what went wrong, or None."""
     try:
-        store.record_tags(run_id, store.digest_tags(logged) | (tags or {}))
+        _records.log(run_id, list(records.values()))
     except Exception as exc:
+        names = ", ".join(f"'{artifact}'" for artifact in records)
         return (
-            f"the sha256 digests of {len(logged)} file(s) of run '{run_id}' failed: "
-            f"{_tracking.redact(str(exc))}"
+            f"the dataset record(s) (sha256 digests) of {names} in run '{run_id}' failed: "
+            f"{_tracking.redact(str(exc))}; loads of them will say they are unverified"
         )
     return None

@@ -1,29 +1,23 @@
-"""A dataset's versions: the runs that logged its artifact, found by one search on a tag.
+"""A dataset's versions: the runs whose dataset records hold its artifact, found by search.
 
-Every file a save logs has its digest recorded as a run tag (``kedro_mlflow.sha256/<artifact>``
-= ``<sha256> <size>``, see ``_mlflow_store.digest_tag_key``). A save that writes a folder also
-records the folder's own digest under the folder's name: the sha256 of its manifest (one line
-``<sha256>  <path inside the folder>`` per file, sorted, as ``sha256sum`` prints it) and the
-total size, followed by ``<n> files``. A save whose dataset knows its catalog name records it
-too (``kedro_mlflow.dataset/<artifact>`` = the name).
-
-The versions of a dataset are then the runs holding its digest tag: MLflow's
-``search_runs`` with a filter on that tag, newest first, answers without reading every run.
+Every save is a dataset record of its run (``_records``). The versions of a dataset are the
+runs holding a ``saved`` record of its artifact: MLflow's ``search_runs`` filtered on the
+records' names (``datasets.name``), newest first, one page at a time, answers without reading
+every run; runs written by earlier versions (digest tags) are found by a second search on
+their tag.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from kedro_mlflow._lazy import mlflow
-from kedro_mlflow.io.artifacts import _digests
+from kedro_mlflow.io.artifacts import _digests, _records
 from kedro_mlflow.io.artifacts import _mlflow_store as store
 
 if TYPE_CHECKING:
@@ -32,36 +26,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DATASET_TAG_PREFIX = "kedro_mlflow.dataset/"
-_FOLDER_SUFFIX = "files"
 #: MLflow's search returns at most this many runs per page.
 _PAGE = 1000
-
-
-def dataset_tag_key(artifact: str) -> str:
-    """The run tag holding the catalog name of the dataset logged as ``artifact``."""
-    return store.tag_key(DATASET_TAG_PREFIX, artifact)
-
-
-def folder_digest(folder: str, logged: Iterable[store.LoggedFile]) -> store.LoggedFile | None:
-    """The record of a folder version: the sha256 of its manifest, its total size.
-
-    Returns:
-        ``None`` when ``logged`` holds no file inside ``folder`` (the save wrote one file).
-    """
-    prefix = folder + "/"
-    inside = sorted(
-        (item.artifact[len(prefix) :], item) for item in logged if item.artifact.startswith(prefix)
-    )
-    if not inside:
-        return None
-    manifest = "".join(f"{item.sha256}  {name}\n" for name, item in inside)
-    return store.LoggedFile(
-        folder,
-        hashlib.sha256(manifest.encode()).hexdigest(),
-        sum(item.size for _, item in inside),
-        files=len(inside),
-    )
 
 
 @dataclass(frozen=True)
@@ -108,20 +74,10 @@ class DatasetVersion:
         }
 
 
-def parse_digest(value: str) -> tuple[str, int, int] | None:
-    """``(sha256, size, files)`` of a digest tag's value; None if it is not one."""
-    parts = value.split()
-    if len(parts) < 2 or not parts[1].isdigit():
-        return None
-    files = int(parts[2]) if len(parts) > 3 and parts[3] == _FOLDER_SUFFIX else 1
-    return parts[0], int(parts[1]), files
-
-
 def _version(run: Run, artifact: str) -> DatasetVersion | None:
-    parsed = parse_digest(run.data.tags.get(store.digest_tag_key(artifact), ""))
-    if parsed is None:
+    record = _records.record_of(run, artifact)
+    if record is None:
         return None
-    sha256, size, files = parsed
     return DatasetVersion(
         run_id=run.info.run_id,
         run_name=run.info.run_name or "",
@@ -129,32 +85,27 @@ def _version(run: Run, artifact: str) -> DatasetVersion | None:
         start_time=datetime.fromtimestamp((run.info.start_time or 0) / 1000, tz=timezone.utc),
         experiment_id=run.info.experiment_id,
         artifact=artifact,
-        sha256=sha256,
-        size=size,
-        files=files,
-        dataset_name=run.data.tags.get(dataset_tag_key(artifact)),
+        sha256=record.sha256,
+        size=record.size,
+        files=record.file_count,
+        dataset_name=record.dataset_name,
     )
 
 
 def recorded_dataset_names(run: Run) -> list[str]:
     """The catalog names the saves of ``run`` recorded."""
-    return sorted(
-        {value for key, value in run.data.tags.items() if key.startswith(DATASET_TAG_PREFIX)}
-    )
+    return _records.dataset_names(run)
 
 
 def recorded_dataset_name(run: Run, artifact: str) -> str | None:
     """The catalog name the save of ``artifact`` in ``run`` recorded, if any."""
-    return run.data.tags.get(dataset_tag_key(artifact))
+    record = _records.record_of(run, artifact)
+    return record.dataset_name if record is not None else None
 
 
 def logged_file_count(run: Run) -> int:
-    """How many files ``run`` logged with a recorded digest (folder records not counted)."""
-    return sum(
-        1
-        for key, value in run.data.tags.items()
-        if key.startswith(store.DIGEST_TAG_PREFIX) and not value.endswith(f" {_FOLDER_SUFFIX}")
-    )
+    """How many files the saves of ``run`` recorded."""
+    return _records.file_count(run)
 
 
 def version_of(run: Run, artifact: str) -> DatasetVersion | None:
@@ -178,6 +129,7 @@ def all_experiment_ids() -> list[str]:
 def find_versions(
     artifact: str,
     *,
+    name: str | None = None,
     experiment_ids: list[str] | None = None,
     limit: int | None = None,
     sha256: str | None = None,
@@ -186,6 +138,8 @@ def find_versions(
 
     Args:
         artifact: The dataset's artifact path (``reporting/metrics.csv``).
+        name: The dataset's catalog name: the records are searched by it and by ``artifact``
+            (the name of a record saved with no catalog name); with ``sha256``, by digest.
         experiment_ids: Where to search; ``None``: every active experiment.
         limit: At most this many versions; ``None``: all.
         sha256: Only the versions with this digest.
@@ -197,10 +151,30 @@ def find_versions(
     experiment_ids = all_experiment_ids() if experiment_ids is None else experiment_ids
     if not experiment_ids:
         return []
-    key = store.digest_tag_key(artifact)
-    # Tag keys hold only [A-Za-z0-9_-. /] (else they are hashed): safe between double quotes.
-    wanted = f"{sha256} %" if sha256 else "%"
-    filter_string = f"tags.\"{key}\" LIKE '{wanted}'"
+    if sha256:  # a content's records, whatever their name
+        record_filter: str | None = f"datasets.digest = '{sha256[: _records.DIGEST_LENGTH]}'"
+    else:
+        names = [n for n in dict.fromkeys([name or artifact, artifact]) if "'" not in n]
+        quoted = ", ".join(f"'{n}'" for n in names)
+        record_filter = f"datasets.name IN ({quoted})" if names else None
+    found = {
+        version.run_id: version
+        for search in (record_filter, _records.legacy_filter(artifact, sha256))
+        if search is not None
+        for version in _search(experiment_ids, search, artifact, limit, sha256)
+    }
+    newest = sorted(found.values(), key=lambda version: version.start_time, reverse=True)
+    return newest if limit is None else newest[:limit]
+
+
+def _search(
+    experiment_ids: list[str],
+    filter_string: str,
+    artifact: str,
+    limit: int | None,
+    sha256: str | None,
+) -> list[DatasetVersion]:
+    """The newest ``limit`` versions of ``artifact`` among the runs ``filter_string`` matches."""
     client = mlflow.MlflowClient()
     found: list[DatasetVersion] = []
     token = None
@@ -208,27 +182,59 @@ def find_versions(
         page = client.search_runs(
             experiment_ids,
             filter_string,
-            max_results=_PAGE if limit is None else min(_PAGE, limit - len(found)),
+            max_results=_PAGE if limit is None else min(_PAGE, max(limit - len(found), 20)),
             order_by=["attributes.start_time DESC"],
             page_token=token,
         )
-        found.extend(v for v in (_version(run, artifact) for run in page) if v is not None)
+        for run in page:
+            version = _version(run, artifact)
+            if version is not None and sha256 in (None, version.sha256):
+                found.append(version)
         token = page.token
         if not token:
             break
-    return found
+    return found if limit is None else found[:limit]
 
 
-def latest_version(artifact: str) -> DatasetVersion | None:
-    """The newest version of ``artifact`` in any experiment, if any run logged it."""
-    versions = find_versions(artifact, limit=1)
+def latest_version(artifact: str, name: str | None = None) -> DatasetVersion | None:
+    """The newest version of ``artifact`` (dataset ``name``) in any experiment, if any."""
+    versions = find_versions(artifact, name=name, limit=1)
     return versions[0] if versions else None
 
 
-def logged_version_with_digest(artifact: str, sha256: str) -> DatasetVersion | None:
-    """A run (of any experiment) that logged ``artifact`` with this exact content, if any."""
-    versions = find_versions(artifact, limit=1, sha256=sha256)
-    return versions[0] if versions else None
+def is_logged_content(artifact: str, name: str | None, file: str, sha256: str) -> bool:
+    """Whether a run (of any experiment) logged ``file`` of ``artifact`` with this content.
+
+    A file of its own is found by its digest; a file in a folder by reading the records of
+    the folder's versions (its digest is not the folder's).
+    """
+    if find_versions(file, limit=1, sha256=sha256):
+        return True
+    if file == artifact:
+        return False
+    return any(
+        (record := _records.record_of(run, artifact)) is not None
+        and (digest := record.digest_of(file)) is not None
+        and digest[0] == sha256
+        for run in _runs_naming(artifact, name)
+    )
+
+
+def _runs_naming(artifact: str, name: str | None) -> list[Run]:
+    names = ", ".join(f"'{n}'" for n in dict.fromkeys([name or artifact, artifact]) if "'" not in n)
+    if not names:
+        return []
+    client = mlflow.MlflowClient()
+    runs: list[Run] = []
+    token = None
+    while True:
+        page = client.search_runs(
+            all_experiment_ids(), f"datasets.name IN ({names})", max_results=_PAGE, page_token=token
+        )
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
 
 
 # -- verification ------------------------------------------------------------------------------
@@ -283,24 +289,19 @@ def verify(run_id: str, artifact: str) -> Verification:
     files = version_files(run, repo, artifact)
     if not files:
         return Verification("missing", (f"{artifact}: not in the artifact store",))
-    folder = parse_digest(run.data.tags.get(store.digest_tag_key(artifact), ""))
-    if set(files) != {artifact} and folder is not None:
-        records = [
-            store.LoggedFile(name, *digest)
-            for name in files
-            if (digest := store.recorded_digest(run, name)) is not None
-        ]
-        rebuilt = folder_digest(artifact, records)
-        if rebuilt is None or (rebuilt.sha256, rebuilt.size) != folder[:2]:
+    record = _records.record_of(run, artifact)
+    if set(files) != {artifact} and record is not None and record.files is not None:
+        logged = {f"{artifact}/{inside}" for inside in record.files}
+        if not logged <= set(files):
             return Verification(
                 "missing",
-                (f"{artifact}: its files in the store are not those logged ({folder[2]} files)",),
+                (f"{artifact}: its files in the store are not those logged ({len(logged)} files)",),
             )
     local_dir = store.local_artifact_dir(repo)
     problems: list[tuple[Verdict, str]] = []
     with tempfile.TemporaryDirectory(prefix="kedro-mlflow-verify-") as scratch:
         for name in files:
-            recorded = store.recorded_digest(run, name)
+            recorded = _records.recorded_digest(run, name)
             if recorded is None:
                 problems.append(("unrecorded", f"{name}: no digest recorded"))
                 continue

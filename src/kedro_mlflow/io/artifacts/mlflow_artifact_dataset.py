@@ -4,7 +4,8 @@ Longer than the other rooms on purpose: this is the one public class users confi
 keeps each decision a save or a load makes (which run, which name, which path) readable in
 one place. Everything that is not a decision lives beside it: names (``_names``), uploads and
 digests (``_queue``), verified loads and the cache (``_cache``), versions (``_versions``),
-lineage (``_lineage``), snapshots (``_snapshot``), the store's calls (``_mlflow_store``).
+records of what a run saved and read (``_records``), snapshots (``_snapshot``), the
+store's calls (``_mlflow_store``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from kedro.io import AbstractDataset, DatasetError, Version
 
 from kedro_mlflow.exceptions import TrackingUnreachableError
-from kedro_mlflow.io.artifacts import _cache, _digests, _lineage, _queue, _snapshot, _versions
+from kedro_mlflow.io.artifacts import _cache, _digests, _queue, _records, _snapshot, _versions
 from kedro_mlflow.io.artifacts import _mlflow_store as store
 from kedro_mlflow.io.artifacts._config import is_run_id, normalise_artifact_path, wrapped_config
 from kedro_mlflow.io.artifacts._local_files import (
@@ -468,7 +469,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
                     )
         consumer = None if self._logging_off() else current_run_id()
         if consumer is not None and consumer != source:
-            _lineage.record_input(consumer, run, self.artifact, self._catalog_name)
+            _records.record_read(consumer, run, self.artifact, self._catalog_name)
         return data
 
     def _logged_in_current_run(self, context: str) -> str:
@@ -481,9 +482,9 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         if current is not None:
             if _queue.wait_for_artifact(current, self.artifact):
                 return current
-            if store.recorded_digest(store.get_run(current, context), self.artifact):
+            if _records.record_of(store.get_run(current, context), self.artifact):
                 return current
-        latest = _versions.latest_version(self.artifact)
+        latest = _versions.latest_version(self.artifact, self._catalog_name)
         name = self._catalog_name or "<name>"
         where = (
             f"The latest version is in MLflow run '{latest.run_id}' (started "
