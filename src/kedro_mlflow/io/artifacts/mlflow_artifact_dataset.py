@@ -230,8 +230,8 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         """The name of this dataset's catalog entry, when known.
 
         The Kedro hook sets it at the start of a ``kedro run`` (Kedro does not pass it to
-        datasets). It names the dataset in the run's records: the tag
-        ``kedro_mlflow.dataset/<artifact>`` of a save, the MLflow dataset input of a load.
+        datasets). It names the dataset in the run's MLflow dataset records, of a save and
+        of a load.
         """
         return self._catalog_name
 
