@@ -111,46 +111,34 @@ def test_kedro_viz_previews_nothing_when_the_wrapped_dataset_has_no_preview(tmp_
     assert kedro_viz_view(dataset)["preview"] is None
 
 
-# -- kedro-mlflow 2.x datasets this package does not provide ------------------------------
+# -- kedro-mlflow 2.x's metric datasets, by their short and full module paths ---------------
 
-NOT_PROVIDED = [
-    ("metrics", "MlflowMetricDataset"),
-    ("metrics", "MlflowMetricHistoryDataset"),
-    ("metrics", "MlflowMetricsHistoryDataset"),
+METRIC_TYPES = [
+    "kedro_mlflow.io.metrics.MlflowMetricDataset",
+    "kedro_mlflow.io.metrics.mlflow_metric_dataset.MlflowMetricDataset",
+    "kedro_mlflow.io.metrics.MlflowMetricHistoryDataset",
+    "kedro_mlflow.io.metrics.mlflow_metric_history_dataset.MlflowMetricHistoryDataset",
 ]
 
 
-@pytest.mark.parametrize(("module", "name"), NOT_PROVIDED, ids=[n for _, n in NOT_PROVIDED])
-def test_a_catalog_entry_of_an_upstream_dataset_not_provided_says_so(module, name):
-    """Kedro said "No module named 'kedro_mlflow.io.metrics' ... install the missing
-    dependencies": users looked for a package to install."""
+@pytest.mark.parametrize("type_name", METRIC_TYPES)
+def test_a_catalog_entry_of_a_metric_dataset_builds_by_its_2x_path(type_name):
+    catalog = DataCatalog.from_config({"scores": {"type": type_name, "key": "accuracy"}})
+    assert catalog["scores"].key == "accuracy"
+    assert catalog["scores"]._logging_activated is True
+
+
+def test_a_metrics_history_entry_builds_by_its_2x_path():
     catalog = DataCatalog.from_config(
-        {"scores": {"type": f"kedro_mlflow.io.{module}.{name}", "key": "accuracy"}}
+        {
+            "scores": {
+                "type": "kedro_mlflow.io.metrics.mlflow_metrics_history_dataset."
+                "MlflowMetricsHistoryDataset",
+                "prefix": "val",
+            }
+        }
     )
-    with pytest.raises(DatasetError) as info:
-        catalog["scores"]
-    message = str(info.value)
-    assert f"kedro_mlflow.io.{module}.{name}" in message
-    assert "not provide" in message
-    assert "kedro-mlflow<3" in message
-    assert "mlflow." in message  # the MLflow API to call from a node instead
-    assert "No module named" not in message
-    assert "install" not in message.replace("pip install", "")
-
-
-@pytest.mark.parametrize(("module", "name"), NOT_PROVIDED, ids=[n for _, n in NOT_PROVIDED])
-def test_importing_an_upstream_dataset_not_provided_fails_naming_it(module, name):
-    with pytest.raises(ImportError, match=rf"kedro_mlflow\.io\.{module}\.{name}.*not provide"):
-        exec(f"from kedro_mlflow.io.{module} import {name}", {})  # noqa: S102
-
-
-@pytest.mark.parametrize("module", ["metrics"])
-def test_the_placeholder_modules_answer_other_lookups_normally(module):
-    """Tools probe modules with hasattr (doctest, inspect, pickle): only the dataset names fail."""
-    placeholder = importlib.import_module(f"kedro_mlflow.io.{module}")
-    assert not hasattr(placeholder, "__wrapped__")
-    assert not hasattr(placeholder, "SomethingElse")
-    assert placeholder.__all__ == []
+    assert catalog["scores"].prefix == "val"
 
 
 def test_upstream_module_path_of_the_artifact_dataset():

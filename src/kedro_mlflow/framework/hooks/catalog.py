@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kedro_mlflow.io.artifacts import MlflowArtifactDataset
+from kedro_mlflow.io.metrics._metric_base import MetricBase
 from kedro_mlflow.io.models import MlflowModelTrackingDataset
 
 if TYPE_CHECKING:
@@ -33,6 +34,16 @@ def name_datasets(catalog: CatalogProtocol[Any, Any], pipeline: Pipeline) -> Non
         if isinstance(dataset, MlflowArtifactDataset):
             dataset.catalog_name = name
     name_model_datasets(catalog, pipeline)
+    name_metric_datasets(catalog, pipeline)
+
+
+def name_metric_datasets(catalog: CatalogProtocol[Any, Any], pipeline: Pipeline) -> None:
+    """Give each metric dataset of ``pipeline`` without a ``key`` (``prefix``) its name."""
+    for name in sorted(pipeline.datasets()):
+        if "Metric" in str(_type_of(catalog, name)):
+            dataset = _get(catalog, name)
+            if isinstance(dataset, MetricBase) and not dataset.key:
+                dataset.key = name
 
 
 def name_model_datasets(catalog: CatalogProtocol[Any, Any], pipeline: Pipeline) -> None:

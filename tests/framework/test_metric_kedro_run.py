@@ -1,0 +1,75 @@
+"""`kedro run` of a real project whose catalog has the three metric datasets."""
+
+from __future__ import annotations
+
+import mlflow
+
+from tests.helpers import PACKAGE, all_runs, kedro, store_uri, write
+
+NODES = '''
+"""Metrics computed by nodes."""
+
+
+def score(n):
+    return float(n) / 10, [0.5, 0.25, 0.125], {"f1": {"value": 0.7, "step": 0}}
+
+
+def per_fold(n):
+    return {step: step * 0.1 for step in range(n)}
+'''
+
+PIPELINES = """
+from kedro.pipeline import Pipeline, node
+
+from tracked_project.nodes import per_fold, score
+
+
+def register_pipelines():
+    return {
+        "__default__": Pipeline([
+            node(score, "params:n", ["accuracy", "loss", "report"], name="score"),
+            node(per_fold, "params:n", "fold_scores", name="per_fold"),
+        ])
+    }
+"""
+
+CATALOG = """
+accuracy:
+  type: kedro_mlflow.io.metrics.MlflowMetricDataset
+  metadata:
+    kedro-viz:
+      layer: metrics
+
+loss:
+  type: kedro_mlflow.io.metrics.MlflowMetricHistoryDataset
+  key: training_loss
+
+report:
+  type: kedro_mlflow.io.metrics.MlflowMetricsHistoryDataset
+
+"{name}_scores":
+  type: kedro_mlflow.io.metrics.MlflowMetricHistoryDataset
+  save_args:
+    mode: dict
+"""
+
+
+def test_kedro_run_logs_every_metric_dataset_named_after_its_entry(project):
+    """2.x fails for factory-made entries (#660) and drops `metadata` when it names them."""
+    write(project / "src" / PACKAGE / "nodes.py", NODES)
+    write(project / "src" / PACKAGE / "pipeline_registry.py", PIPELINES)
+    write(project / "conf" / "base" / "catalog.yml", CATALOG)
+    kedro(project, "run")
+
+    uri = store_uri(project)
+    (run,) = all_runs(uri)
+    assert run.info.status == "FINISHED"
+    client = mlflow.MlflowClient(uri)
+    n = int(run.data.params["n"])
+    history = {key: client.get_metric_history(run.info.run_id, key) for key in run.data.metrics}
+    steps = {key: [(m.step, m.value) for m in values] for key, values in history.items()}
+    assert steps["accuracy"] == [(0, n / 10)]
+    assert steps["training_loss"] == [(0, 0.5), (1, 0.25), (2, 0.125)]
+    assert steps["report.f1"] == [(0, 0.7)]
+    assert sorted(steps["fold_scores"]) == [(step, step * 0.1) for step in range(n)]
+    assert set(steps) == {"accuracy", "training_loss", "report.f1", "fold_scores"}
