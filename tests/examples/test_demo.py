@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,13 @@ def test_first_run_logs_every_dataset_it_saved(demo: Demo, invocation: int) -> N
     assert logged - partitions == TRAINING_ARTIFACTS
     assert partitions
     assert all(path.endswith(".csv") for path in partitions)
+    # The metric dataset `r2` logged the evaluation's R² as a metric of the run.
+    client = _client(demo.project)
+    with tempfile.TemporaryDirectory() as scratch:
+        evaluation = json.loads(
+            Path(client.download_artifacts(first, "reporting/metrics.json", scratch)).read_text()
+        )
+    assert client.get_run(first).data.metrics["r2"] == pytest.approx(evaluation["r2"])
 
 
 @pytest.mark.parametrize("invocation", [0, 1], ids=["first-demo", "second-demo"])

@@ -68,6 +68,11 @@ def evaluate(regressor: dict[str, Any], predictions: pd.DataFrame) -> dict[str, 
     }
 
 
+def r2_of(metrics: dict[str, Any]) -> float:
+    """The R² of the evaluation, logged as the run's metric ``r2``."""
+    return float(metrics["r2"])
+
+
 def coefficients_table(regressor: dict[str, Any]) -> pd.DataFrame:
     """The fitted weights, one row per feature."""
     return pd.DataFrame(

@@ -10,6 +10,7 @@ from .nodes import (
     partition_by_location,
     plot_predictions,
     predict,
+    r2_of,
     split_data,
     train_model,
 )
@@ -27,6 +28,7 @@ def create_pipeline() -> Pipeline:
             node(train_model, ["train_set", "params:model_options"], "regressor"),
             node(predict, ["regressor", "test_set"], "test_predictions"),
             node(evaluate, ["regressor", "test_predictions"], "metrics"),
+            node(r2_of, "metrics", "r2"),
             node(coefficients_table, "regressor", "coefficients"),
             node(partition_by_location, "test_predictions", "predictions_by_location"),
             node(plot_predictions, "test_predictions", "predictions_plot"),
