@@ -535,11 +535,11 @@ def test_ui_short_flags_are_options_taking_a_value(project, flag):
     assert f"Option '{flag}' requires an argument" in result.stdout + result.stderr
 
 
-# -- a catalog entry of a kedro-mlflow 2.x dataset this package does not provide ------------
+# -- a kedro-mlflow 2.x metric dataset given what is not a number ----------------------------
 
 
-def test_kedro_run_with_an_upstream_metric_dataset_says_it_is_not_provided(project):
-    """Kedro said "No module named ... install the missing dependencies"."""
+def test_kedro_run_saving_a_table_into_a_metric_dataset_fails_naming_it(project):
+    """2.0.3 passed the value to MLflow, which failed with an error naming neither."""
     write(
         project / "conf" / "base" / "catalog.yml",
         CATALOG + "\nstats_csv:\n  type: kedro_mlflow.io.metrics.MlflowMetricDataset\n",
@@ -548,10 +548,10 @@ def test_kedro_run_with_an_upstream_metric_dataset_says_it_is_not_provided(proje
 
     assert result.returncode != 0
     said = flat(result.stdout + result.stderr)
-    assert "kedro_mlflow.io.metrics.MlflowMetricDataset" in said
-    assert "not provide" in said
-    assert "mlflow.log_metric" in said
-    assert "No module named" not in said
+    assert "MlflowMetricDataset 'stats_csv'" in said
+    assert "must be a number (int or float), got DataFrame" in said
+    (run,) = all_runs(store_uri(project))
+    assert run.info.status == "FAILED"
 
 
 # -- docs/migrating.md: an old `mlruns/` file store ------------------------------------------
