@@ -14,6 +14,25 @@ import pytest
 from tests.helpers import Store, free_port, make_store, wait_for_http
 
 
+@pytest.fixture(autouse=True)
+def _registry_uri_of_the_test_only() -> Iterator[None]:
+    """A registry URI a test sets (a project's mlflow.yml does, process-wide) ends with it.
+
+    Otherwise a later test's models would be registered in, and looked up from, that
+    test's registry instead of its own tracking store.
+    """
+    saved = os.environ.get("MLFLOW_REGISTRY_URI")
+    yield
+    if "mlflow" in sys.modules:
+        from mlflow.tracking._model_registry import utils
+
+        utils._registry_uri = None
+    if saved is None:
+        os.environ.pop("MLFLOW_REGISTRY_URI", None)
+    else:
+        os.environ["MLFLOW_REGISTRY_URI"] = saved
+
+
 @pytest.fixture(scope="session")
 def empty_sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty MLflow sqlite database, created once: MLflow's schema migrations take seconds."""

@@ -8,6 +8,8 @@ with Kedro 1.7 and MLflow 3.17: each test says what broke for its users.
 
 from __future__ import annotations
 
+import os
+
 import importlib
 import importlib.metadata
 import pickle
@@ -305,6 +307,14 @@ def test_load_context_points_mlflow_at_the_projects_store_and_experiment(in_proc
             implicit.info.run_id,
         }
         assert artifacts(implicit.info.run_id, tracking_uri=uri) == ["raw.csv"]
+
+        # The next project of this process names no registry: its models go to its own
+        # store, not to the registry the previous project set (process-wide in MLflow).
+        write(in_process / "conf" / "local" / "mlflow.yml", "")
+        with KedroSession.create(project_path=in_process) as session:
+            session.load_context()
+            assert mlflow.get_registry_uri() == store_uri(in_process)
+            assert "MLFLOW_REGISTRY_URI" not in os.environ
     finally:
         if saved_autolog is not None:
             AUTOLOGGING_INTEGRATIONS["mlflow"] = saved_autolog

@@ -227,6 +227,13 @@ def use_tracking_uri(settings: MlflowSettings) -> None:
         mlflow.set_tracking_uri(settings.tracking_uri)
         if settings.registry_uri:
             mlflow.set_registry_uri(settings.registry_uri)
+        elif _registry_uri_set and mlflow.get_registry_uri() == _registry_uri_set[-1]:
+            # A previous project of this process set it; this one uses its tracking store.
+            mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+    if not settings.registry_uri and _registry_uri_set:
+        if os.environ.get("MLFLOW_REGISTRY_URI") == _registry_uri_set[-1]:
+            del os.environ["MLFLOW_REGISTRY_URI"]
+        _registry_uri_set.clear()
     os.environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
     if redact(settings.tracking_uri) != settings.tracking_uri:
         # MLflow prints "View run ... at: <the tracking URI>" at the end of a run, password
@@ -234,6 +241,11 @@ def use_tracking_uri(settings: MlflowSettings) -> None:
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     if settings.registry_uri:
         os.environ["MLFLOW_REGISTRY_URI"] = settings.registry_uri
+        _registry_uri_set[:] = [settings.registry_uri]
+
+
+#: The registry URI ``use_tracking_uri`` last set in this process (none: MLflow's or the user's).
+_registry_uri_set: list[str] = []
 
 
 class _ConfiguredHeaderProvider:

@@ -10,8 +10,6 @@ included.
 from __future__ import annotations
 
 import numbers
-import os
-import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +17,7 @@ from kedro.io import AbstractDataset, DatasetError
 
 from kedro_mlflow._lazy import mlflow
 from kedro_mlflow._tracking import shown_tracking_uri
-from kedro_mlflow.io.artifacts import RUN_ID_ENV
+from kedro_mlflow.io.artifacts._runs import current_run_id
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -127,17 +125,6 @@ class MetricBase(AbstractDataset[Any, Any]):
 
     def _history(self, run_id: str, key: str) -> list[Metric]:
         return list(client().get_metric_history(run_id, key))
-
-
-def current_run_id() -> str | None:
-    """The run this process logs into: the kedro run's, the active run, ``MLFLOW_RUN_ID``."""
-    kedro_run = os.environ.get(RUN_ID_ENV)
-    if kedro_run:
-        return kedro_run
-    active = mlflow.active_run() if "mlflow" in sys.modules else None
-    if active is not None:
-        return str(active.info.run_id)
-    return os.environ.get("MLFLOW_RUN_ID") or None
 
 
 def client() -> MlflowClient:

@@ -8,7 +8,6 @@ the tracking URI.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +16,7 @@ from kedro.io import DatasetError
 
 from kedro_mlflow._lazy import mlflow
 from kedro_mlflow._tracking import shown_tracking_uri
-from kedro_mlflow.io.artifacts import RUN_ID_ENV
+from kedro_mlflow.io.artifacts._runs import current_run_id
 
 #: How long a new model version may take to become READY before its alias is set.
 READY_TIMEOUT_S = 300.0
@@ -29,13 +28,9 @@ def run_for_save(owner: str) -> str:
     Raises:
         DatasetError: There is none (a model is never logged into a run started for it).
     """
-    for run_id in (
-        os.environ.get(RUN_ID_ENV),
-        (run.info.run_id if (run := mlflow.active_run()) is not None else None),
-        os.environ.get("MLFLOW_RUN_ID"),
-    ):
-        if run_id:
-            return run_id
+    run_id = current_run_id()
+    if run_id:
+        return run_id
     raise DatasetError(
         f"{owner}: there is no active MLflow run to log the model into (tracking URI "
         f"'{shown_tracking_uri()}'). Save it during a `kedro run`, or inside "
