@@ -8,10 +8,9 @@ with Kedro 1.7 and MLflow 3.17: each test says what broke for its users.
 
 from __future__ import annotations
 
-import os
-
 import importlib
 import importlib.metadata
+import os
 import pickle
 import re
 import shlex
