@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -353,8 +354,9 @@ def test_versions_of_1000_runs_is_one_search_not_a_scan(project, mocker, legacy)
         import versions_1000
     finally:
         sys.path.pop(0)
-    fast = Path("/dev/shm") if Path("/dev/shm").is_dir() else project
-    database = fast / f"versions-{project.parent.name}.db"
+    # In memory where there is one; a folder of its own (tmp names repeat across workers).
+    fast = Path(tempfile.mkdtemp(dir="/dev/shm" if Path("/dev/shm").is_dir() else project))
+    database = fast / "versions.db"
     uri = f"sqlite:///{database}"
     write(
         project / "conf" / "local" / "mlflow.yml",
@@ -370,7 +372,7 @@ def test_versions_of_1000_runs_is_one_search_not_a_scan(project, mocker, legacy)
         get_run = mocker.spy(mlflow.MlflowClient, "get_run")
         code, output = invoke(runner, project, "versions", "raw", "--json", "--limit", "0")
     finally:
-        database.unlink(missing_ok=True)
+        shutil.rmtree(fast, ignore_errors=True)
         for name in [m for m in sys.modules if m == PACKAGE or m.startswith(f"{PACKAGE}.")]:
             del sys.modules[name]
     assert code == 0, output[-3000:]
