@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from tests.framework.conftest import in_process, project, project_template  # noqa: F401
 from tests.helpers import PACKAGE, kedro, write
 
 REGISTRY = """
