@@ -11,7 +11,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "kedro_mlflow"
 MODULES = sorted(PACKAGE.rglob("*.py"))
 #: The modules allowed to import mlflow or pydantic when they are imported themselves.
 #: Nothing imports omegaconf (``kedro.config`` too) when imported: it costs ~0.1 s to load.
-HEAVY_IMPORTERS = {"_lazy.py", "config/kedro_mlflow_config.py"}
+#: ``mlflow/kedro_pipeline_model.py`` subclasses mlflow's PythonModel; ``kedro_mlflow.mlflow``
+#: imports it at first use only.
+HEAVY_IMPORTERS = {"_lazy.py", "config/kedro_mlflow_config.py", "mlflow/kedro_pipeline_model.py"}
 
 
 def _is_type_checking_block(node: ast.AST) -> bool:

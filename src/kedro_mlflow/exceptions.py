@@ -5,8 +5,10 @@
     KedroMlflowError
     ├── MlflowConfigError          (also a ValueError)   mlflow.yml, or what it points to
     ├── TrackingUnreachableError   (also a DatasetError) no tracking server at the URI
-    └── DatasetNotProvidedError    (also a DatasetError and an ImportError)
-                                   a kedro-mlflow 2.x dataset this package does not provide
+    ├── DatasetNotProvidedError    (also a DatasetError and an ImportError)
+    │                              a kedro-mlflow 2.x dataset this package does not provide
+    ├── KedroMlflowPipelineMLError (also a ValueError)   an inconsistent PipelineML
+    └── KedroPipelineModelError    (also a ValueError)   a pipeline that cannot be a model
 
 Dataset errors are Kedro's ``DatasetError``, so a catalog reports them as it does any
 dataset's; ``TrackingUnreachableError`` is the one a caller may want to tell apart.
@@ -36,3 +38,11 @@ class DatasetNotProvidedError(KedroMlflowError, DatasetError, ImportError):
     ``ImportError``, so ``from kedro_mlflow.io.metrics import MlflowMetricDataset`` fails
     like any import of a missing name (``except ImportError`` catches it).
     """
+
+
+class KedroMlflowPipelineMLError(KedroMlflowError, ValueError):
+    """A ``PipelineML`` is inconsistent (e.g. ``input_name`` is not an input of inference)."""
+
+
+class KedroPipelineModelError(KedroMlflowError, ValueError):
+    """A ``KedroPipelineModel`` cannot be built or run from its pipeline and catalog."""

@@ -1,23 +1,25 @@
 """MLflow models made of Kedro pipelines (kedro-mlflow 2.x's ``KedroPipelineModel``).
 
-Not provided yet: importing ``KedroPipelineModel`` fails with a ``NotProvidedError`` naming
-what to do meanwhile.
+``KedroPipelineModel`` imports mlflow: it is imported here at its first use, so that
+importing this package costs nothing.
 """
 
 from __future__ import annotations
 
-from typing import NoReturn
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from kedro_mlflow._not_provided import raise_not_provided
+if TYPE_CHECKING:
+    from kedro_mlflow.mlflow.kedro_pipeline_model import (
+        KedroPipelineModel,
+        KedroPipelineModelError,
+    )
 
-__all__: list[str] = []
-
-_ALTERNATIVES = {
-    "KedroPipelineModel": (
-        "log the model with mlflow.pyfunc.log_model(python_model=...) from a node of your own"
-    ),
-}
+__all__ = ["KedroPipelineModel", "KedroPipelineModelError"]
 
 
-def __getattr__(name: str) -> NoReturn:
-    raise_not_provided(__name__, name, _ALTERNATIVES, kind="class")
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        module = importlib.import_module("kedro_mlflow.mlflow.kedro_pipeline_model")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
