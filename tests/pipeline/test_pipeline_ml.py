@@ -72,7 +72,7 @@ def test_pipeline_operations_keep_the_model(ml, operation):
     assert result.inference is INFERENCE
     assert result.input_name == "data"
     assert result.kpm_kwargs == {"copy_mode": "deepcopy"}
-    assert result.log_model_kwargs == {"name": "clf"}
+    assert result.log_model_kwargs == {"signature": "auto", "name": "clf"}
 
 
 def test_operations_act_on_the_training_nodes(ml):

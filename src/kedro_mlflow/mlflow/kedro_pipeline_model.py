@@ -83,6 +83,13 @@ class KedroPipelineModel(PythonModel):
         self.copy_mode = copy_mode
         self.loaded_catalog: dict[str, Any] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What MLflow pickles: no catalog, whose data are the model's artifacts already."""
+        state = dict(self.__dict__)
+        state["initial_catalog"] = None
+        state["loaded_catalog"] = {}
+        return state
+
     @property
     def artifact_names(self) -> list[str]:
         """The inputs of the pipeline packaged with the model (all but ``input_name``)."""
@@ -94,14 +101,18 @@ class KedroPipelineModel(PythonModel):
         Returns:
             The ``artifacts`` argument of ``mlflow.pyfunc.log_model``: input name to file.
         """
-        folder = Path(parameters_saving_folder)
+        return self._write_artifacts(Path(parameters_saving_folder))[0]
+
+    def _write_artifacts(self, folder: Path) -> tuple[dict[str, str], dict[str, Any]]:
+        """``extract_pipeline_artifacts``, and the data written (loaded once)."""
         folder.mkdir(parents=True, exist_ok=True)
-        artifacts = {}
+        artifacts, written = {}, {}
         for index, name in enumerate(self.artifact_names):
             path = folder / f"{index}_{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.pkl"
-            path.write_bytes(pickle.dumps(self.initial_catalog.load(name)))
+            written[name] = self.initial_catalog.load(name)
+            path.write_bytes(pickle.dumps(written[name]))
             artifacts[name] = str(path)
-        return artifacts
+        return artifacts, written
 
     def load_context(self, context: PythonModelContext) -> None:
         """Read the artifacts MLflow unpacked (``context.artifacts``) into memory."""
@@ -132,12 +143,26 @@ class KedroPipelineModel(PythonModel):
         ``model_input`` has no type hint: MLflow would infer the model's signature from one.
 
         ``params`` may hold ``runner`` (a runner class name of ``kedro.runner``, e.g.
-        ``"ThreadRunner"``, or a runner) to use instead of the model's.
+        ``"ThreadRunner"``, or a runner) to use instead of the model's, and a value for any
+        parameter the pipeline reads (``factor`` for ``params:factor``), for this prediction
+        only.
         """
         if not self.loaded_catalog and self.artifact_names:
             self.load_context(context)
+        overrides = {
+            f"params:{name}": value for name, value in (params or {}).items() if name != "runner"
+        }
+        unknown = sorted(set(overrides) - set(self.loaded_catalog))
+        if unknown:
+            known = sorted(
+                n.removeprefix("params:") for n in self.artifact_names if n.startswith("params:")
+            )
+            raise KedroPipelineModelError(
+                f"params {[n.removeprefix('params:') for n in unknown]} are not parameters of "
+                f"the inference pipeline; it reads {known} (and 'runner')."
+            )
         datasets: dict[str, Any] = {
-            name: MemoryDataset(data=data, copy_mode=self._copy_mode(name))
+            name: MemoryDataset(data=overrides.get(name, data), copy_mode=self._copy_mode(name))
             for name, data in self.loaded_catalog.items()
         }
         datasets[self.input_name] = MemoryDataset(data=model_input, copy_mode="assign")

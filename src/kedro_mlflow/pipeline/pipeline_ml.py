@@ -36,6 +36,11 @@ _UNARY_OPERATIONS = (
 )
 
 
+#: What ``log_model_kwargs`` holds unless it says otherwise: the model is ``model`` of the run,
+#: its signature inferred from ``input_name``'s data.
+LOG_MODEL_KWARGS_DEFAULT: dict[str, Any] = {"signature": "auto", "name": "model"}
+
+
 class PipelineML(Pipeline):
     """A training pipeline whose successful ``kedro run`` logs ``inference`` as an MLflow model.
 
@@ -69,7 +74,12 @@ class PipelineML(Pipeline):
         self.inference = inference
         self.input_name = input_name
         self.kpm_kwargs = dict(kpm_kwargs or {})
-        self.log_model_kwargs = dict(log_model_kwargs or {})
+        self.log_model_kwargs = {**LOG_MODEL_KWARGS_DEFAULT, **_named(log_model_kwargs or {})}
+
+    @property
+    def training(self) -> Pipeline:
+        """The training nodes as a plain ``Pipeline``."""
+        return Pipeline(self.nodes)
 
     def _like_me(self, pipeline: Pipeline) -> PipelineML:
         """``pipeline``'s nodes with this one's inference, input name and model arguments."""
@@ -133,11 +143,30 @@ for _name in _UNARY_OPERATIONS:
     setattr(PipelineML, _name, _keeping_the_model(_name))
 
 
+def _named(log_model_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``log_model_kwargs`` with MLflow 2's ``artifact_path`` as MLflow 3's ``name``."""
+    kwargs = dict(log_model_kwargs)
+    if "artifact_path" in kwargs:
+        if "name" in kwargs:
+            raise KedroMlflowPipelineMLError(
+                "log_model_kwargs has both 'name' and 'artifact_path' (MLflow 2's name of "
+                "'name'): keep 'name' only."
+            )
+        kwargs["name"] = kwargs.pop("artifact_path")
+    return kwargs
+
+
 def _check_inference(inference: Any, input_name: Any) -> None:
     if not isinstance(inference, Pipeline):
         raise KedroMlflowPipelineMLError(
             f"inference must be a kedro Pipeline, got {type(inference).__name__}: pass the "
             "pipeline the model runs at predict time."
+        )
+    outputs = sorted(inference.outputs())
+    if len(outputs) != 1:
+        raise KedroMlflowPipelineMLError(
+            f"The inference pipeline must have exactly one output, the prediction; it has "
+            f"{outputs}. Make the others intermediate datasets or remove their nodes."
         )
     inputs = sorted(inference.inputs())
     if input_name not in inputs:

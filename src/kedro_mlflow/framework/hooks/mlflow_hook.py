@@ -16,6 +16,7 @@ from kedro_mlflow.framework.hooks.configure import configure_tracking, disabled_
 from kedro_mlflow.framework.hooks.helper_run import fork_helper
 from kedro_mlflow.framework.hooks.lifecycle import end_tracking, start_tracking
 from kedro_mlflow.framework.hooks.node_runs import enter_node, leave_node
+from kedro_mlflow.framework.hooks.pipeline_model import check_before_run, log_after_run
 
 if TYPE_CHECKING:
     from kedro.framework.context import KedroContext
@@ -77,6 +78,7 @@ class MlflowHook:
                 "create the context with KedroSession.load_context() first."
             )
         name_datasets(catalog, pipeline)
+        check_before_run(pipeline, catalog)
         self._run = start_tracking(self._settings, run_params, pipeline, catalog)
 
     @hook_impl(tryfirst=True)
@@ -96,11 +98,20 @@ class MlflowHook:
 
     # trylast: other plugins' and the project's hooks may still log into the run.
     @hook_impl(trylast=True)
-    def after_pipeline_run(self, run_params: dict[str, Any]) -> None:
-        """Wait for uploads, end the run FINISHED (FAILED if an upload failed)."""
+    def after_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: CatalogProtocol[Any, Any]
+    ) -> None:
+        """Log a ``PipelineML``'s model; wait for uploads, end the run FINISHED (or FAILED)."""
         run, self._run = self._run, None
-        if run is not None:
-            end_tracking(run, "FINISHED", raise_upload_errors=True)
+        if run is None:
+            return
+        try:
+            run_id = run.run_id if run.helper is None else run.helper.run_id()
+            log_after_run(run_id, run_params, pipeline, catalog)
+        except BaseException:
+            end_tracking(run, "FAILED", raise_upload_errors=False)
+            raise
+        end_tracking(run, "FINISHED", raise_upload_errors=True)
 
     @hook_impl(trylast=True)
     def on_pipeline_error(self, error: Exception, run_params: dict[str, Any]) -> None:

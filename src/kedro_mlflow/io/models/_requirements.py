@@ -22,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from kedro_mlflow._lazy import mlflow
 from kedro_mlflow.io.artifacts import cache_root
 
 #: ``save_args`` that decide the requirements themselves: no cache then.
@@ -68,6 +69,18 @@ def remember(key: str | None, requirements_txt: Path) -> None:
     with os.fdopen(handle, "w") as out:
         out.write(text)
     os.replace(scratch, folder / f"{key}.txt")
+
+
+def remember_logged(key: str | None, model_id: str) -> None:
+    """Keep the requirements MLflow inferred for the model just logged (one small download)."""
+    if key is None:
+        return
+    location = mlflow.get_logged_model(model_id).artifact_location
+    with tempfile.TemporaryDirectory() as scratch:
+        path = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"{location.rstrip('/')}/requirements.txt", dst_path=scratch
+        )
+        remember(key, Path(path))
 
 
 def _folder() -> Path:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
@@ -116,7 +114,7 @@ class MlflowModelTrackingDataset(AbstractDataset[Any, Any]):
         with _registry.active(run_id):
             info = self._flavor.write("log_model", model, **save_args)
         if known is None:
-            _remember_requirements(key, info.model_id)
+            _requirements.remember_logged(key, info.model_id)
         self._model_uri = f"models:/{info.model_id}"
         if self._alias is not None:
             _registry.set_alias_when_ready(
@@ -128,15 +126,3 @@ class MlflowModelTrackingDataset(AbstractDataset[Any, Any]):
 
     def _exists(self) -> bool:
         return self._model_uri is not None
-
-
-def _remember_requirements(key: str | None, model_id: str) -> None:
-    """Keep the requirements MLflow inferred for the model just logged (one small download)."""
-    if key is None:
-        return
-    location = mlflow.get_logged_model(model_id).artifact_location
-    with tempfile.TemporaryDirectory() as scratch:
-        path = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"{location.rstrip('/')}/requirements.txt", dst_path=scratch
-        )
-        _requirements.remember(key, Path(path))
