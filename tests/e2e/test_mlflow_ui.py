@@ -286,11 +286,20 @@ def test_the_second_run_shows_the_loaded_dataset_in_its_datasets_panel(
     from mlflow import MlflowClient
 
     inputs = MlflowClient(demo.tracking_uri).get_run(demo.second.info.run_id).inputs
-    # The scoring run loads the first run's regressor by run id: a dataset input of the run.
-    assert [item.dataset.name for item in inputs.dataset_inputs] == ["previous_regressor"]
+    # The scoring run loads the first run's regressor by run id: a dataset input of the run
+    # (its saved outputs are dataset records of the run too, with the context 'saved').
+    contexts = {
+        item.dataset.name: {tag.value for tag in item.tags if tag.key == "mlflow.data.context"}
+        for item in inputs.dataset_inputs
+    }
+    assert [name for name, context in contexts.items() if context != {"saved"}] == [
+        "previous_regressor"
+    ]
+    assert len(contexts) > 1
     from playwright.sync_api import expect
 
     page.goto(run_url(ui_url, demo.second))
     panel = page.get_by_role("heading", name="Datasets", exact=True).locator("xpath=..")
-    for dataset_input in inputs.dataset_inputs:
-        expect(panel).to_contain_text(dataset_input.dataset.name)
+    # The panel shows the first record by name and counts the others ("+3").
+    expect(panel).to_contain_text("previous_regressor")
+    expect(panel).to_contain_text(f"+{len(contexts) - 1}")
