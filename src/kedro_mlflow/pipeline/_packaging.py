@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 from kedro_mlflow._lazy import lazy_module, mlflow
 from kedro_mlflow.exceptions import KedroMlflowPipelineMLError
 from kedro_mlflow.io.models import _registry, _requirements
+from kedro_mlflow.pipeline.pipeline_ml import LOG_MODEL_KWARGS_DEFAULT
 
 #: KedroPipelineModel imports mlflow: at the first model logged.
 _kpm = lazy_module("kedro_mlflow.mlflow.kedro_pipeline_model")
@@ -57,7 +58,7 @@ def check_packaging(pipeline: PipelineML, catalog: CatalogProtocol[Any, Any]) ->
     produced = pipeline.all_outputs()
     kept = pipeline.outputs()
     needed = set(pipeline.inference.inputs()) - {pipeline.input_name}
-    if pipeline.log_model_kwargs.get("signature", "auto") == "auto":
+    if pipeline.log_model_kwargs["signature"] == "auto":
         needed.add(pipeline.input_name)
     problems = []
     for name in sorted(needed):
@@ -126,7 +127,7 @@ def log_pipeline_model(
     Returns:
         MLflow's ``ModelInfo`` of the logged model.
     """
-    kwargs = {"name": "model", "signature": "auto", **(log_model_kwargs or {})}
+    kwargs = {**LOG_MODEL_KWARGS_DEFAULT, **(log_model_kwargs or {})}
     alias = kwargs.pop(ALIAS_KEY, None)
     if alias is not None and not kwargs.get("registered_model_name"):
         raise KedroMlflowPipelineMLError(

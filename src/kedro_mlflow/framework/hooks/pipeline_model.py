@@ -59,7 +59,7 @@ def log_after_run(
     )
     logger.info(
         "Logged the inference pipeline as model '%s' of run '%s': %s%s",
-        pipeline.log_model_kwargs.get("name", "model"),
+        pipeline.log_model_kwargs["name"],
         run_id,
         info.model_uri,
         registered,
