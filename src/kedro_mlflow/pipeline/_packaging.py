@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import warnings
 from collections.abc import Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -60,13 +61,7 @@ def check_packaging(pipeline: PipelineML, catalog: CatalogProtocol[Any, Any]) ->
     needed = set(pipeline.inference.inputs()) - {pipeline.input_name}
     if pipeline.log_model_kwargs["signature"] == "auto":
         needed.add(pipeline.input_name)
-    problems = []
-    for name in sorted(needed):
-        if name.startswith("params:") or name == "parameters":
-            continue
-        problem = _missing_at_the_end(catalog, name, produced, kept)
-        if problem:
-            problems.append(f"'{name}' {problem}")
+    problems = missing_inputs(catalog, needed, produced, kept)
     if problems:
         raise KedroMlflowPipelineMLError(
             "This run could not log its inference pipeline as a model, so it stops before its "
@@ -83,14 +78,40 @@ def check_packaging(pipeline: PipelineML, catalog: CatalogProtocol[Any, Any]) ->
         )
 
 
-def _missing_at_the_end(
+def missing_inputs(
+    catalog: CatalogProtocol[Any, Any],
+    names: set[str],
+    produced: set[str] | None = None,
+    kept: set[str] | None = None,
+) -> list[str]:
+    """Each of ``names`` (parameters aside) that will not be loadable, and why.
+
+    ``produced`` are the outputs of the run to come (none for ``modelify``), ``kept`` those
+    the runner keeps in memory to its end.
+    """
+    problems = []
+    for name in sorted(names):
+        if name.startswith("params:") or name == "parameters":
+            continue
+        problem = _why_missing(catalog, name, produced or set(), kept or set())
+        if problem:
+            problems.append(f"'{name}' {problem}")
+    return problems
+
+
+def _why_missing(
     catalog: CatalogProtocol[Any, Any], name: str, produced: set[str], kept: set[str]
 ) -> str | None:
-    """Why ``name`` will not be loadable when the run ends (None: it will be)."""
+    """Why ``name`` will not be loadable when the run ends (None: it will be).
+
+    ``produced`` empty: no run comes (``modelify``), the data must be there now.
+    """
     if _persisted(catalog, name):
         if name in produced or catalog.exists(name):
             return None
-        return "is persisted in the catalog but does not exist and this run does not produce it"
+        if produced:
+            return "is persisted in the catalog but does not exist and this run does not produce it"
+        return "is persisted in the catalog but does not exist yet (run the pipeline that makes it)"
     if name in kept:
         return None
     if name in produced:
@@ -98,7 +119,11 @@ def _missing_at_the_end(
             "is a memory dataset that the runner releases once its last consumer has run "
             "(it is not a final output of the run)"
         )
-    return "is neither in the catalog nor produced by the nodes this run runs"
+    return (
+        "is neither in the catalog nor produced by the nodes this run runs"
+        if produced
+        else "is not a persisted dataset of the catalog (a memory dataset has no data here)"
+    )
 
 
 def log_pipeline_model(
@@ -106,7 +131,7 @@ def log_pipeline_model(
     inference: Pipeline,
     catalog: CatalogProtocol[Any, Any],
     input_name: str,
-    run_id: str,
+    run_id: str | None,
     kpm_kwargs: Mapping[str, Any] | None = None,
     log_model_kwargs: Mapping[str, Any] | None = None,
     provenance: Mapping[str, str] | None = None,
@@ -117,7 +142,8 @@ def log_pipeline_model(
         inference: The pipeline the model runs at predict time.
         catalog: Where the inputs the model packages are loaded from.
         input_name: The input the model's caller gives.
-        run_id: The run the model is logged into (it stays as it is: not ended).
+        run_id: The run the model is logged into (it stays as it is: not ended); None logs
+            a model of no run, in the active experiment.
         kpm_kwargs: Keyword arguments of ``KedroPipelineModel``.
         log_model_kwargs: Of ``mlflow.pyfunc.log_model``; ``signature: auto`` infers it from
             ``input_name``'s data and the inference's parameters; ``alias`` (with
@@ -150,7 +176,7 @@ def log_pipeline_model(
         params = {
             f"artifact.{_key(name)}.sha256": _sha256(Path(path)) for name, path in artifacts.items()
         }
-        with _registry.active(run_id), warnings.catch_warnings():
+        with _registry.active(run_id) if run_id else nullcontext(), warnings.catch_warnings():
             # predict() has no type hints on purpose: they would replace the signature.
             warnings.filterwarnings("ignore", message=".*Add type hints to the `predict`")
             info = mlflow.pyfunc.log_model(
@@ -206,9 +232,13 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def provenance(project_path: Path | None, run_id: str, pipeline_name: str | None) -> dict[str, str]:
+def provenance(
+    project_path: Path | None, run_id: str | None, pipeline_name: str | None
+) -> dict[str, str]:
     """The model's tags: the kedro run's MLflow run, its pipeline and the git commit, if any."""
-    tags = {"kedro.run_id": run_id, "kedro.pipeline": pipeline_name or "__default__"}
+    tags = {"kedro.pipeline": pipeline_name or "__default__"}
+    if run_id:
+        tags["kedro.run_id"] = run_id
     commit = _git_commit(project_path)
     if commit:
         tags["kedro.git_commit"] = commit

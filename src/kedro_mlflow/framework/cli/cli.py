@@ -1,7 +1,7 @@
 """``kedro mlflow ...`` commands (entry point ``kedro.project_commands``).
 
 ``init`` and ``ui`` live here; ``versions`` and ``pull`` in ``versions.py``, ``cache`` in
-``cache.py``, ``runs`` in ``runs.py``.
+``cache.py``, ``runs`` in ``runs.py``, ``modelify`` in ``modelify.py``.
 
 Kedro imports this module for every ``kedro`` command run in a project, ``kedro --help``
 included: mlflow and pydantic are imported at their first use, inside the commands.
@@ -25,6 +25,7 @@ from kedro_mlflow._lazy import kedro_project
 from kedro_mlflow._tracking import is_server_uri, redact
 from kedro_mlflow.config.loading import display_path
 from kedro_mlflow.framework.cli.cache import cache
+from kedro_mlflow.framework.cli.modelify import modelify
 from kedro_mlflow.framework.cli.project import load_settings, project_path
 from kedro_mlflow.framework.cli.runs import runs
 from kedro_mlflow.framework.cli.versions import pull, versions
@@ -188,8 +189,10 @@ def _serve(command: list[str], environ: dict[str, str], cwd: Path) -> int | None
         signal.signal(signal.SIGTERM, previous)
 
 
-# Commands of their own modules: a dataset's versions, the download cache, the runs.
+# Commands of their own modules: a dataset's versions, the download cache, the runs, and
+# a pipeline logged as a model.
 mlflow_commands.add_command(versions)
 mlflow_commands.add_command(pull)
 mlflow_commands.add_command(cache)
 mlflow_commands.add_command(runs)
+mlflow_commands.add_command(modelify)
