@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import mlflow
 import pandas as pd
 import pytest
@@ -76,6 +78,26 @@ def test_predicting_writes_nothing_to_the_active_run(sqlite_store, catalog, tmp_
         loaded.predict(DATA)
     assert artifacts(run.info.run_id) == []
     assert not (tmp_path / "scaled.csv").exists()
+
+
+def test_a_prediction_leaves_kedro_info_lines_out_and_warnings_in(catalog, caplog):
+    kpm = KedroPipelineModel(INFERENCE, catalog, input_name="data")
+    kpm.loaded_catalog = {"model": {"offset": 0.0}, "params:factor": 1.0}
+    kedro_logger = logging.getLogger("kedro")
+    kedro_logger.setLevel(logging.INFO)  # as Kedro's logging configuration sets it
+    try:
+        with caplog.at_level(logging.INFO):
+            kpm.predict(None, DATA)
+            logging.getLogger("kedro.runner").warning("still shown")
+        assert kedro_logger.level == logging.INFO  # restored
+    finally:
+        kedro_logger.setLevel(logging.NOTSET)
+    kedro_lines = [r for r in caplog.records if r.name.startswith("kedro")]
+    assert [r.getMessage() for r in kedro_lines] == ["still shown"]
+    # Kedro does log these lines outside a prediction: the check above can fail.
+    with caplog.at_level(logging.INFO, logger="kedro"):
+        kedro_predictions(catalog, DATA)
+    assert any("Running node" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize("runner", ["SequentialRunner", "ThreadRunner"])

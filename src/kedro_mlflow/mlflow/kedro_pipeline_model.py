@@ -4,13 +4,16 @@ The pipeline's inputs other than ``input_name`` (fitted models, encoders, parame
 model's artifacts: ``extract_pipeline_artifacts`` writes each one's data to a file, MLflow
 packages the files, ``load_context`` reads them back into memory. ``predict`` runs the
 pipeline on the caller's data with the catalog's MLflow logging switched off, so predicting
-never writes to a run.
+never writes to a run, and without Kedro's INFO lines (a served model predicts per request).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import pickle
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -168,8 +171,9 @@ class KedroPipelineModel(PythonModel):
         datasets[self.input_name] = MemoryDataset(data=model_input, copy_mode="assign")
         catalog = DataCatalog(datasets=datasets)
         switch_catalog_logging(catalog, False)
-        self._runner(params).run(self.pipeline, catalog)
-        return catalog.load(self.output_name)
+        with _quiet_kedro():
+            self._runner(params).run(self.pipeline, catalog)
+            return catalog.load(self.output_name)
 
     def _runner(self, params: dict[str, Any] | None) -> AbstractRunner:
         chosen = (params or {}).get("runner")
@@ -184,3 +188,20 @@ class KedroPipelineModel(PythonModel):
                 "'SequentialRunner' or 'ThreadRunner'."
             )
         return runner_class()  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def _quiet_kedro() -> Iterator[None]:
+    """Kedro's INFO lines (each dataset loaded, each node run) left out of a prediction.
+
+    A served model predicts on every request: five log lines each would drown the server's
+    log. Warnings and errors still show.
+    """
+    kedro_logger = logging.getLogger("kedro")
+    previous = kedro_logger.level
+    if kedro_logger.getEffectiveLevel() < logging.WARNING:
+        kedro_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        kedro_logger.setLevel(previous)
