@@ -556,6 +556,10 @@ def _reset(sock: socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     except OSError:
         pass
+    try:  # wakes the thread blocked in recv() on it (close() alone does not); sends nothing
+        sock.shutdown(socket.SHUT_RD)
+    except OSError:
+        pass
     try:
         sock.close()
     except OSError:
