@@ -56,6 +56,7 @@ def schema_keys(model: Any, prefix: str = "") -> list[str]:
     return keys
 
 
+@pytest.mark.xdist_group("docs-site")  # site is made once
 def test_every_mlflow_yml_key_has_its_entry(site: Path) -> None:
     page = html(site, "mlflow-yml")
     keys = schema_keys(docs_hooks().schema())
@@ -65,6 +66,7 @@ def test_every_mlflow_yml_key_has_its_entry(site: Path) -> None:
         assert f'id="{key.replace(".", "-")}"' in page, key
 
 
+@pytest.mark.xdist_group("docs-site")  # site is made once
 def test_every_command_and_option_is_in_the_cli_reference(site: Path) -> None:
     page = html(site, "cli")
     group = docs_hooks().cli_group()
@@ -81,6 +83,7 @@ def test_every_command_and_option_is_in_the_cli_reference(site: Path) -> None:
                 assert f"<code>{option}</code>" in page, (name, option)
 
 
+@pytest.mark.xdist_group("docs-site")  # site is made once
 def test_every_dataset_argument_is_in_the_dataset_reference(site: Path) -> None:
     import inspect
 
@@ -92,10 +95,12 @@ def test_every_dataset_argument_is_in_the_dataset_reference(site: Path) -> None:
             assert f"<td><code>{name}</code></td>" in page, name
 
 
+@pytest.mark.xdist_group("docs-site")  # site is made once
 def test_the_architecture_page_is_in_the_site(site: Path) -> None:
     assert (site / "architecture" / "index.html").is_file()
 
 
+@pytest.mark.xdist_group("docs-site")  # site is made once
 def test_the_benchmark_targets_are_those_of_the_results_file(site: Path) -> None:
     results = (REPO / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
     first_target = re.search(r"^\| (import dataset class) \|", results, re.MULTILINE)

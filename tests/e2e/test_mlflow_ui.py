@@ -25,6 +25,9 @@ import pytest
 
 from tests.helpers import clean_environ, dataset_records, free_port, wait_for_http
 
+#: The tests share the module's demo run: on one xdist worker, it runs once.
+pytestmark = pytest.mark.xdist_group("e2e-demo")
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "spaceflights-mlflow"
 RUN_DEMO = REPO / "examples" / "run_demo.py"

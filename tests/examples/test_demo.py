@@ -17,6 +17,9 @@ import pytest
 
 from tests.helpers import artifacts
 
+#: The tests share the module's demo run: on one xdist worker, it runs once.
+pytestmark = pytest.mark.xdist_group("demo")
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "spaceflights-mlflow"
 RUN_DEMO = REPO / "examples" / "run_demo.py"

@@ -90,6 +90,7 @@ def _artifact_file(project: Path, run_id: str, artifact: str) -> Path:
 # -- see ----------------------------------------------------------------------------------
 
 
+@pytest.mark.xdist_group("versions-history")  # history is made once
 def test_kedro_run_ends_by_naming_its_run_experiment_artifacts_and_link(history):
     """At Kedro's default logging level; the link opens under `kedro mlflow ui`."""
     line = re.search(
@@ -105,6 +106,7 @@ def test_kedro_run_ends_by_naming_its_run_experiment_artifacts_and_link(history)
     assert f"MLflow run '{history.new}' on 'sqlite:///" in history.output  # at the start
 
 
+@pytest.mark.xdist_group("versions-history")  # history is made once
 def test_versions_lists_the_runs_that_logged_a_dataset_newest_first(history, cli):
     """`stats_csv` comes from the factory pattern `{name}_csv`."""
     code, output = invoke(cli, history.project, "versions", "stats_csv")
@@ -135,6 +137,7 @@ def test_versions_lists_the_runs_that_logged_a_dataset_newest_first(history, cli
     assert "(the newest 1; --limit 0 lists them all)" in output
 
 
+@pytest.mark.xdist_group("versions-history")  # history is made once
 def test_versions_json_prints_a_json_list_and_nothing_else(history, tmp_path):
     """stdout is the JSON list; Kedro's own log lines go to stderr while the command runs."""
     logging_config = write(
@@ -168,6 +171,7 @@ def test_versions_json_prints_a_json_list_and_nothing_else(history, tmp_path):
     assert "logging configuration" in default.stderr
 
 
+@pytest.mark.xdist_group("versions-history")  # history is made once
 def test_versions_json_from_the_kedro_script_is_json_alone(history):
     """The `kedro` console script (not `python -m kedro`) keeps stdout for the JSON too; without
     --json the table and Kedro's log lines share stdout as they always did."""
@@ -185,6 +189,7 @@ def test_versions_json_from_the_kedro_script_is_json_alone(history):
     assert history.new in table.stdout
 
 
+@pytest.mark.xdist_group("versions-history")  # history is made once
 def test_versions_verify_says_which_stored_versions_were_modified(history, cli):
     """`--verify` marks each version ok or modified and fails naming the run and the file."""
     stored = _artifact_file(history.project, history.old, "raw.csv")
@@ -201,6 +206,7 @@ def test_versions_verify_says_which_stored_versions_were_modified(history, cli):
     assert f"{history.old}: modified: raw.csv: sha256" in output
 
 
+@pytest.mark.xdist_group("versions-history")  # history is made once
 def test_versions_of_a_name_not_in_the_catalog_lists_what_is(history, cli):
     """An unknown name lists the MlflowArtifactDatasets and patterns; another type is named."""
     code, output = invoke(cli, history.project, "versions", "nope")
@@ -217,6 +223,7 @@ def test_versions_of_a_name_not_in_the_catalog_lists_what_is(history, cli):
 # -- check out ----------------------------------------------------------------------------
 
 
+@pytest.mark.xdist_group("versions-history")  # history is made once
 def test_pull_restores_a_version_and_keeps_a_hand_edited_file(history, cli):
     """A logged local version is replaced, verified; a hand edit is kept, unless --force."""
     raw = history.project / "data" / "01_raw" / "raw.csv"
@@ -237,6 +244,7 @@ def test_pull_restores_a_version_and_keeps_a_hand_edited_file(history, cli):
     assert raw.read_bytes() == _artifact_file(history.project, history.new, "raw.csv").read_bytes()
 
 
+@pytest.mark.xdist_group("versions-history")  # history is made once
 def test_pull_all_restores_every_dataset_of_a_run(history, cli):
     """Factory-pattern datasets too: their names were recorded by the run's saves."""
     code, output = invoke(cli, history.project, "pull", "--all", "--run-id", history.old)
@@ -257,6 +265,7 @@ def test_pull_all_restores_every_dataset_of_a_run(history, cli):
     assert "Give either a DATASET or --all" in output
 
 
+@pytest.mark.xdist_group("versions-history")  # history is made once
 def test_load_versions_reads_one_dataset_of_a_run_for_this_run_only(history):
     """`kedro run --load-versions raw:RUN_ID`: Kedro's own flag; saves go to the new run."""
     kedro(history.project, "run", "--load-versions", f"raw:{history.old}")
