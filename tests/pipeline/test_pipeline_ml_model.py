@@ -12,6 +12,7 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+import pytest
 
 from tests.helpers import (
     CATALOG,
@@ -142,6 +143,18 @@ def test_a_kedro_run_logs_the_inference_pipeline_as_a_model_that_predicts(projec
     assert loaded.predict(raw, params={"runner": "ThreadRunner"})["y"].tolist() == [8.0, 16.0, 24.0]
     # The signature is inferred from input_name's data.
     assert [c.name for c in loaded.metadata.get_input_schema().inputs] == ["x"]
+
+
+@pytest.mark.parametrize("runner", ["ThreadRunner", "ParallelRunner"])
+def test_thread_and_parallel_runners_log_the_same_model(project, runner):
+    ml_project(project)
+    kedro(project, "run", "--runner", runner)
+    run = only_run(project)
+    assert run.info.status == "FINISHED"
+    [model] = logged_models(project, run.info.run_id)
+    assert set(model.params) >= {"artifact.fitted.sha256", "artifact.params:factor.sha256"}
+    loaded = load_model(project, f"models:/{model.model_id}")
+    assert loaded.predict(pd.DataFrame({"x": [1.0]}))["y"].tolist() == [8.0]
 
 
 def test_a_failed_run_logs_no_model(project):
