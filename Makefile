@@ -15,8 +15,10 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# Workers: more than the 2 cores, since many tests wait (servers, timeouts, subprocesses).
+WORKERS ?= 4
 test: install lint
-	$(PY) -m pytest -n 3 --dist loadgroup --cov --cov-report=term -p no:cacheprovider
+	$(PY) -m pytest -n $(WORKERS) --dist loadgroup --cov --cov-report=term -p no:cacheprovider --durations=25
 
 # The inner loop: the datasets' and the config's tests and the doctests, no kedro run
 # subprocess, no server, no coverage (under 3 minutes on 2 cores).
