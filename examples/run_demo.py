@@ -1,11 +1,12 @@
 """``make demo``: run the example project twice and show what each run logged in MLflow.
 
 1. ``kedro run`` generates a synthetic dataset and trains a model; every dataset the
-   pipeline saves is logged as an artifact of that run.
+   pipeline saves is logged as an artifact of that run, and its inference pipeline as a
+   registered model.
 2. ``kedro run --pipeline score_previous --params previous_run_id=<run 1>`` reads the
    model of run 1 back from MLflow (not from the local disk) and scores it on a new batch.
 
-Then it prints the two run ids, each run's artifacts, the versions of the model
+Then it prints the two run ids, each run's artifacts and models, the versions of the model
 (``kedro mlflow versions regressor``) and how to open the MLflow UI.
 Both runs log into the project's own store (``<project>/mlflow.db``, artifacts in
 ``<project>/mlruns``): ``MLFLOW_*`` variables of the calling shell are not passed on.
@@ -147,6 +148,13 @@ def _describe_run(title: str, run_id: str, tracking_uri: str, what: str) -> None
     width = max((len(path) for path, _ in artifacts), default=0)
     for path, size in artifacts:
         print(f"    {path:<{width}}  {_human_size(size):>9}")
+    for output in run.outputs.model_outputs if run.outputs else []:
+        model = client.get_logged_model(output.model_id)
+        print(f"  model '{model.name}': models:/{model.model_id}")
+        for found in client.search_model_versions(f"run_id = '{run_id}'"):
+            version = client.get_model_version(found.name, found.version)  # with its aliases
+            aliases = "".join(f" (@{alias})" for alias in version.aliases)
+            print(f"    registered as models:/{version.name}/{version.version}{aliases}")
     print()
 
 

@@ -143,6 +143,32 @@ def test_second_run_scores_the_model_of_the_first(
     assert not (demo.project / "data" / "06_models" / "previous").exists()
 
 
+def test_each_training_run_registers_its_inference_pipeline_that_predicts_as_kedro_did(
+    demo: Demo,
+) -> None:
+    import mlflow
+    import pandas as pd
+
+    for invocation, output in enumerate(demo.outputs, start=1):
+        assert f"registered as models:/spaceflights-pipeline/{invocation} (@challenger)" in output
+    first, _ = _run_ids(demo.outputs[1])
+    client = _client(demo.project)
+    [model_output] = client.get_run(first).outputs.model_outputs
+    version = client.get_model_version_by_alias("spaceflights-pipeline", "challenger")
+    assert version.source == f"models:/{model_output.model_id}"
+    # Loaded as a user of the project does, its package importable: it predicts what the
+    # training run's own predict node wrote.
+    mlflow.set_tracking_uri(_uri(demo.project))
+    sys.path.insert(0, str(demo.project / "src"))
+    try:
+        model = mlflow.pyfunc.load_model("models:/spaceflights-pipeline@challenger")
+    finally:
+        sys.path.remove(str(demo.project / "src"))
+    test_set = pd.read_parquet(demo.project / "data" / "05_model_input" / "test_set.parquet")
+    expected = pd.read_csv(demo.project / "data" / "07_model_output" / "test_predictions.csv")
+    assert model.predict(test_set)["predicted"].tolist() == expected["predicted"].tolist()
+
+
 def test_each_demo_trains_a_new_model(demo: Demo) -> None:
     model_ids = [
         re.search(r"^Model ([0-9a-f]{32})", output, re.MULTILINE) for output in demo.outputs
