@@ -176,7 +176,8 @@ def run_once(case: Case) -> Sample:
 def hook_gaps(events: list[list]) -> dict[str, float]:
     """Time the plugins' hooks took: per spec, the timing hookwrapper's last mark minus its first.
 
-    ``start`` sums the specs run before the nodes, ``end`` is ``after_pipeline_run``.
+    ``start`` sums the specs run before the nodes, ``end`` is ``after_pipeline_run``; ``tail``
+    runs from the last node's return (its outputs not yet saved) to the run's end.
     """
     marks = dict(events)
     specs = ("after_context_created", "after_catalog_created", "before_pipeline_run")
@@ -187,6 +188,8 @@ def hook_gaps(events: list[list]) -> dict[str, float]:
     }
     gaps["start"] = sum(gaps.get(spec, 0.0) for spec in specs)
     gaps["end"] = gaps.get("after_pipeline_run", 0.0)
+    if "after_node_run.first" in marks and "after_pipeline_run.last" in marks:
+        gaps["tail"] = marks["after_pipeline_run.last"] - marks["after_node_run.first"]
     return gaps
 
 

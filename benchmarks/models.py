@@ -1,8 +1,13 @@
-"""Workload 10: save and load a tiny sklearn model with MlflowModelTrackingDataset, against 2.0.3.
+"""The model workloads, against 2.0.3.
 
-Each measured process imports, fits a 2-point LinearRegression, saves it in a run of a sqlite
-store made by an untimed first run, and (the load case) loads it back by its ``models:/`` URI.
-Ours reuses the pip requirements inferred by that first run; 2.0.3 infers them on every save.
+10: save and load a tiny sklearn model with MlflowModelTrackingDataset. Each measured process
+imports, fits a 2-point LinearRegression, saves it in a run of a sqlite store made by an untimed
+first run, and (the load case) loads it back by its ``models:/`` URI. Ours reuses the pip
+requirements inferred by that first run; 2.0.3 infers them on every save.
+
+11: ``kedro run`` of the project's ``ml`` pipeline, a ``pipeline_ml_factory`` whose inference
+pipeline is logged as a model at the run's end: the time from the last node's return to the
+run's end (the ``tail`` of the timing hooks), ours against 2.0.3's.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import harness as h
 from harness import MAIN_PY, Case
+from report import Target
 
 if TYPE_CHECKING:
     from session import Session
@@ -55,3 +61,36 @@ def model_datasets(s: Session) -> None:
             limit = 0.5 if action == "save" else 1.1
             name, baseline = f"model {action} (whole process)", f"2.0.3's {action}"
             s.target(c, name=name, baseline=baseline, limit=limit, base="upstream", upstream=None)
+
+
+def pipeline_model(s: Session) -> None:
+    """The end of a PipelineML run (logging its model) at most half of 2.0.3's."""
+    runs = {
+        "plain": ("training alone, no plugin", s.shadow("main", False), "local"),
+        "ours": ("ours", MAIN_PY, "mlflow"),
+        "upstream": ("kedro-mlflow 2.0.3", s.upstream_py, "mlflow"),
+    }
+    cases = {
+        key: s.kedro_run(name, python, env, "ml", s.local_uri, "bench-kedro")
+        for key, (name, python, env) in runs.items()
+        if python is not None
+    }
+    title = "11. `kedro run` of a `pipeline_ml_factory` pipeline (a LinearRegression fit, its "
+    title += "inference pipeline logged as a model at the end), local sqlite store"
+    c = s.compare(title, cases, weight="mid", detail="hooks")
+
+    def tail(key: str) -> float | None:
+        case = c.get(key)
+        if case is None or not case.ok:
+            return None
+        return case.median_of(lambda x: x.extra.get("hooks", {}).get("tail"))
+
+    s.add(
+        Target(
+            name="last node's end to the run's end, PipelineML model logged",
+            baseline="2.0.3's",
+            ours=tail("ours"),
+            base=tail("upstream"),
+            limit=0.5,
+        )
+    )

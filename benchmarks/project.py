@@ -7,7 +7,9 @@ wrapped entries with that store's ``mlflow.yml``. Catalog files are JSON, which 
 
 Pipelines: ``__default__`` (13 outputs: CSV, Parquet, pickle), ``big`` (4 large pickles, each
 read back by a node that then "computes" for ``sleep_s``), ``wide_<N>`` (one node, N outputs),
-``tiny`` (one output) and ``ten`` (10 chained nodes, one small pickle each). A timing
+``tiny`` (one output), ``ten`` (10 chained nodes, one small pickle each) and ``ml`` (a
+``pipeline_ml_factory`` pipeline: a table, a LinearRegression fit on it, an inference pipeline
+predicting with it; without the plugin, its training pipeline alone). A timing
 ``hookwrapper`` per hook spec, which pluggy runs around the plugins' implementations of that
 spec, writes its marks to ``BENCH_HOOK_TIMES`` when set; ``BENCH_MLFLOW_FLOOR`` turns on a
 hook doing MLflow's floor (import, open the store, start and end a run) for a run without the
@@ -89,6 +91,11 @@ class _Timing:
         _mark("before_pipeline_run.first")
         yield
         _mark("before_pipeline_run.last")
+
+    @hook_impl(hookwrapper=True)
+    def after_node_run(self):
+        _mark("after_node_run.first")  # the node's function has returned
+        yield
 
     @hook_impl(hookwrapper=True)
     def after_pipeline_run(self):
@@ -194,6 +201,22 @@ def make_tiny():
 
 def step(tiny):
     return {"x": tiny["x"] + 1}
+
+
+def make_ml(rows):
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(rng.random((rows, 3)), columns=["a", "b", "c"])
+    return x.assign(y=x.a + 2 * x.b - x.c), x.head(100)
+
+
+def fit_ml(train):
+    from sklearn.linear_model import LinearRegression
+
+    return LinearRegression().fit(train[["a", "b", "c"]], train.y)
+
+
+def predict_ml(model, instances):
+    return pd.DataFrame({"prediction": model.predict(instances)})
 '''
 
 REGISTRY = '''\
@@ -204,6 +227,11 @@ from functools import partial, update_wrapper
 from kedro.pipeline import Pipeline, node
 
 from benchproj import nodes
+
+try:
+    from kedro_mlflow.pipeline import pipeline_ml_factory
+except ImportError:  # the runs without the plugin: ``ml`` is its training pipeline alone
+    pipeline_ml_factory = None
 
 WIDE = {wide}
 
@@ -241,6 +269,16 @@ def register_pipelines():
     }}
     for n in WIDE:
         pipelines[f"wide_{{n}}"] = _wide(n)
+    training = Pipeline([
+        node(nodes.make_ml, "params:rows", ["ml_train", "ml_instances"], name="make_ml"),
+        node(nodes.fit_ml, "ml_train", "ml_model", name="fit_ml"),
+    ])
+    inference = Pipeline([node(nodes.predict_ml, ["ml_model", "ml_instances"], "ml_predictions")])
+    pipelines["ml"] = (
+        training
+        if pipeline_ml_factory is None
+        else pipeline_ml_factory(training, inference, input_name="ml_instances")
+    )
     return pipelines
 '''
 
@@ -267,6 +305,9 @@ def plain_catalog() -> dict[str, dict]:
     entries["tiny_out"] = ("pickle.PickleDataset", "data/tiny/tiny.pkl")
     entries["wide_{i}"] = ("pickle.PickleDataset", "data/wide/{i}.pkl")
     entries["ten_{i}"] = ("pickle.PickleDataset", "data/ten/{i}.pkl")
+    entries["ml_train"] = ("pandas.ParquetDataset", "data/ml/train.parquet")
+    entries["ml_instances"] = ("pandas.ParquetDataset", "data/ml/instances.parquet")
+    entries["ml_model"] = ("pickle.PickleDataset", "data/ml/model.pkl")
     return {name: {"type": kind, "filepath": path} for name, (kind, path) in entries.items()}
 
 

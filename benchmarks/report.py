@@ -165,6 +165,16 @@ def hook_times(case: Case) -> tuple[float | None, float | None]:
     return start, case.median_of(lambda s: s.extra.get("hooks", {}).get("end"))
 
 
+def hooks_detail(case: Case) -> str:
+    """The hooks' start and end; ``tail`` (last node's return to the run's end) when known."""
+    start, end = hook_times(case)
+    if start is None:
+        return ""
+    tail = case.median_of(lambda s: s.extra.get("hooks", {}).get("tail"))
+    text = f"hooks: start {start:.3f} s, end {end:.3f} s"
+    return text if tail is None else f"{text}, last node to end {tail:.3f} s"
+
+
 def cost(case: Case | None, key: str) -> float | None:
     """Median over runs of a per-operation cost the scale worker reports (``median``...)."""
     if case is None or not case.ok:
@@ -191,8 +201,7 @@ def render_comparison(block: Comparison) -> str:
         if block.detail == "phases":
             row.append(phases(case))
         elif block.detail == "hooks":
-            start, end = hook_times(case)
-            row.append("" if start is None else f"hooks: start {start:.3f} s, end {end:.3f} s")
+            row.append(hooks_detail(case))
         rows.append(row)
     return table(headers, rows)
 

@@ -235,6 +235,46 @@ def test_requirements_are_inferred_once_and_reused_identically(sqlite_store, tmp
     assert len(cached) == 1
 
 
+REUSE_IN_A_NEW_PROCESS = """
+import sys, mlflow, numpy as np
+import importlib_metadata
+from sklearn.linear_model import LinearRegression
+from kedro_mlflow.io.models import MlflowModelTrackingDataset
+
+calls = []
+real = importlib_metadata.packages_distributions
+importlib_metadata.packages_distributions = lambda: calls.append(1) or real()
+mlflow.set_tracking_uri(sys.argv[1])
+X = np.array([[1.0], [2.0], [3.0]])
+dataset = MlflowModelTrackingDataset(flavor="mlflow.sklearn")
+with mlflow.start_run():
+    dataset.save(LinearRegression().fit(X, X[:, 0]))
+print(dataset.model_uri, len(calls))
+"""
+
+
+def test_a_new_process_reuses_the_requirements_and_mlflows_package_map(sqlite_store, tmp_path):
+    """MLflow checks given requirements against a map of every installed package, ~0.4 s to
+    build: kept with the requirements, a second process saves without building it."""
+    dataset = MlflowModelTrackingDataset(flavor="mlflow.sklearn")
+    with mlflow.start_run():
+        dataset.save(fitted())
+        first = requirements_of(dataset.model_uri, tmp_path / "a")
+    kept = list((Path(os.environ["KEDRO_MLFLOW_CACHE_DIR"]) / ".requirements").glob("*.json"))
+    assert len(kept) == 1
+    assert "scikit-learn" in yaml.safe_load(kept[0].read_text())["sklearn"]
+    out = subprocess.run(
+        [sys.executable, "-c", REUSE_IN_A_NEW_PROCESS, sqlite_store.tracking_uri],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ,
+    ).stdout.split()
+    uri, calls = out[-2], out[-1]
+    assert calls == "0"
+    assert requirements_of(uri, tmp_path / "b") == first
+
+
 def test_requirements_of_a_model_of_other_classes_are_inferred_anew(sqlite_store, tmp_path):
     from sklearn.linear_model import Ridge
 

@@ -16,7 +16,11 @@ from kedro_mlflow.framework.hooks.configure import configure_tracking, disabled_
 from kedro_mlflow.framework.hooks.helper_run import fork_helper
 from kedro_mlflow.framework.hooks.lifecycle import end_tracking, start_tracking
 from kedro_mlflow.framework.hooks.node_runs import enter_node, leave_node
-from kedro_mlflow.framework.hooks.pipeline_model import check_before_run, log_after_run
+from kedro_mlflow.framework.hooks.pipeline_model import (
+    check_before_run,
+    log_after_run,
+    prepare_logging,
+)
 
 if TYPE_CHECKING:
     from kedro.framework.context import KedroContext
@@ -106,6 +110,7 @@ class MlflowHook:
         if run is None:
             return
         try:
+            prepare_logging(pipeline)
             run_id = run.run_id if run.helper is None else run.helper.run_id()
             log_after_run(run_id, run_params, pipeline, catalog)
         except BaseException:

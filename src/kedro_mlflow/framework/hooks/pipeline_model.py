@@ -27,6 +27,13 @@ def check_before_run(pipeline: Pipeline, catalog: CatalogProtocol[Any, Any]) -> 
         check_packaging(pipeline, catalog)
 
 
+def prepare_logging(pipeline: Pipeline) -> None:
+    """Import what logging the model needs (MLflow's pyfunc, ~1 s in a process that has not
+    imported MLflow yet): called before waiting for the helper, which goes on meanwhile."""
+    if isinstance(pipeline, PipelineML):
+        import kedro_mlflow.mlflow.kedro_pipeline_model  # noqa: F401, PLC0415
+
+
 def log_after_run(
     run_id: str | None,
     run_params: Mapping[str, Any],

@@ -7,12 +7,18 @@ disk under that key (``<cache>/.requirements/<key>.txt``) and passed back as
 ``pip_requirements`` to the next save of the same kind: the logged ``requirements.txt`` is
 the same, without the subprocess. A model that does not pickle, or a save whose
 ``save_args`` already say what to require, is left to MLflow every time.
+
+Given requirements, MLflow still checks them against the environment, through a map of every
+installed module to its distribution that takes it ~0.4 s to build once per process. It too
+depends only on the installed distributions: kept beside them, under the environment's key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
+import json
 import os
 import pickle
 import pickletools
@@ -42,6 +48,10 @@ def requirements_key(flavor: str, model: Any, save_args: dict[str, Any]) -> str 
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def _environment_key() -> str:
+    return hashlib.sha256(f"{sys.version}\n{_installed()}".encode()).hexdigest()[:32]
+
+
 def cached(key: str | None) -> list[str] | None:
     """The requirements remembered under ``key``, if any."""
     if key is None:
@@ -50,7 +60,10 @@ def cached(key: str | None) -> list[str] | None:
         lines = (_folder() / f"{key}.txt").read_text().splitlines()
     except OSError:
         return None
-    return [line for line in lines if line.strip()] or None
+    known = [line for line in lines if line.strip()] or None
+    if known is not None:
+        _load_package_map()
+    return known
 
 
 def remember(key: str | None, requirements_txt: Path) -> None:
@@ -63,12 +76,47 @@ def remember(key: str | None, requirements_txt: Path) -> None:
         return
     if any(line.startswith("-") for line in text.splitlines()):
         return  # constraints files (-c) belong to that one model
+    _write(f"{key}.txt", text)
+    _save_package_map()
+
+
+def _write(name: str, text: str) -> None:
+    """``text`` as ``<cache>/.requirements/<name>``, atomically."""
     folder = _folder()
     folder.mkdir(parents=True, exist_ok=True)
     handle, scratch = tempfile.mkstemp(dir=folder, suffix=".tmp")
     with os.fdopen(handle, "w") as out:
         out.write(text)
-    os.replace(scratch, folder / f"{key}.txt")
+    os.replace(scratch, folder / name)
+
+
+def _package_map_file() -> str:
+    return f"packages-{_environment_key()}.json"
+
+
+def _save_package_map() -> None:
+    """Keep MLflow's module-to-distributions map once it has built it in this process."""
+    requirements_utils = importlib.import_module("mlflow.utils.requirements_utils")
+    found = getattr(requirements_utils, "_MODULES_TO_PACKAGES", None)
+    if isinstance(found, dict) and not (_folder() / _package_map_file()).exists():
+        _write(_package_map_file(), json.dumps(found))
+
+
+def _load_package_map() -> None:
+    """Give MLflow the map kept for this environment, unless it has one (or is not MLflow 3's);
+    none kept yet: let MLflow build it now, as it would next, and keep it."""
+    requirements_utils = importlib.import_module("mlflow.utils.requirements_utils")
+    if getattr(requirements_utils, "_MODULES_TO_PACKAGES", False) is not None:
+        return
+    try:
+        found = json.loads((_folder() / _package_map_file()).read_text())
+    except (OSError, ValueError):
+        found = None
+    if isinstance(found, dict):
+        setattr(requirements_utils, "_MODULES_TO_PACKAGES", found)  # noqa: B010
+    elif callable(build := getattr(requirements_utils, "_init_modules_to_packages_map", None)):
+        build()
+        _save_package_map()
 
 
 def remember_logged(key: str | None, model_id: str) -> None:
