@@ -3,6 +3,8 @@ when it cannot."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 import pandas as pd
 
@@ -34,6 +36,7 @@ def test_modelify_logs_a_model_of_no_run_and_prints_its_uri(project):
     assert model.experiment_id == run.info.experiment_id  # the project's experiment
     assert model.tags["kedro.pipeline"] == "inference"
     assert "kedro.run_id" not in model.tags
+    assert "kedro.git_commit" not in model.tags  # the project is not a git repository
     # The run has only the model its PipelineML logged, not this one.
     [own] = only_run(project).outputs.model_outputs
     assert own.model_id != model_id
@@ -52,9 +55,13 @@ def test_modelify_into_a_run_registers_the_model(project):
     ml_project(project)
     kedro(project, "run")
     run_id = only_run(project).info.run_id
+    (project / "extra-requirements.txt").write_text("kedro-mlflow-extra-test-pkg==1.0\n")
+    (project / "helpers.py").write_text("ANSWER = 42\n")
     result = kedro(
         project, "mlflow", "modelify", "-p", "inference", "-i", "raw",
         "--model-name", "scorer", "--run-id", run_id, "--registered-model-name", "scoring",
+        "--await-registration-for", "30", "--code-paths", "helpers.py",
+        "--extra-pip-requirements", "extra-requirements.txt",
     )  # fmt: skip
     lines = result.stdout.strip().splitlines()[-4:]
     assert lines[0] == f"Logged pipeline 'inference' as model 'scorer' (run '{run_id}')."
@@ -64,6 +71,11 @@ def test_modelify_into_a_run_registers_the_model(project):
     assert model.source_run_id == run_id
     assert model.tags["kedro.run_id"] == run_id
     assert client.get_model_version("scoring", "1").source == f"models:/{model.model_id}"
+    # log_model's own arguments, passed through.
+    mlflow.set_tracking_uri(store_uri(project))
+    files = Path(mlflow.artifacts.download_artifacts(lines[-1], dst_path=str(project / "got")))
+    assert "kedro-mlflow-extra-test-pkg==1.0" in (files / "requirements.txt").read_text()
+    assert (files / "code" / "helpers.py").read_text() == "ANSWER = 42\n"
     # No --infer-signature: no signature, hence no params to override (as in 2.x).
     loaded = load_model(project, "models:/scoring/1")
     assert loaded.metadata.signature is None

@@ -117,8 +117,20 @@ def only_run(project: Path):
     return runs[0]
 
 
+def git_commit_all(project: Path) -> str:
+    """The project as a git repository of one commit; its id."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "one"]):
+        subprocess.run([*git, *args], cwd=project, check=True, capture_output=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True, check=True
+    )
+    return head.stdout.strip()
+
+
 def test_a_kedro_run_logs_the_inference_pipeline_as_a_model_that_predicts(project):
     ml_project(project)
+    commit = git_commit_all(project)
     kedro(project, "run")
     run = only_run(project)
     assert run.info.status == "FINISHED"
@@ -127,6 +139,7 @@ def test_a_kedro_run_logs_the_inference_pipeline_as_a_model_that_predicts(projec
     # Where it came from, on the model's page.
     assert model.tags["kedro.run_id"] == run.info.run_id
     assert model.tags["kedro.pipeline"] == "__default__"
+    assert model.tags["kedro.git_commit"] == commit
     digests = {k: v for k, v in model.params.items() if k.startswith("artifact.")}
     assert set(digests) == {"artifact.fitted.sha256", "artifact.params:factor.sha256"}
     assert all(len(value) == 64 for value in digests.values())
