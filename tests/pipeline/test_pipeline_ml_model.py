@@ -209,6 +209,17 @@ def test_a_persisted_artifact_this_run_does_not_make_and_that_is_missing_fails_f
     ml_project(project)
     output = _refused_before_the_first_node(project, "--nodes", "make_raw")
     assert "'fitted' is persisted in the catalog but does not exist" in output
+    # Once it exists, a run that does not make it packages the one the catalog reads.
+    kedro(project, "run")
+    kedro(project, "run", "--nodes", "make_raw")
+    first, second = sorted(all_runs(store_uri(project)), key=lambda r: r.info.start_time)
+    [trained] = logged_models(project, first.info.run_id)
+    [packaged] = logged_models(project, second.info.run_id)
+    key = "artifact.fitted.sha256"
+    assert packaged.params[key] == trained.params[key]
+    assert load_model(project, f"models:/{packaged.model_id}").predict(pd.DataFrame({"x": [1.0]}))[
+        "y"
+    ].tolist() == [8.0]
 
 
 def test_registered_model_name_and_alias_make_the_run_models_x_at_challenger(project):
