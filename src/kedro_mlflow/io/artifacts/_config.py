@@ -28,6 +28,17 @@ def is_run_id(version: str) -> bool:
     return bool(_RUN_ID.match(version))
 
 
+def unusable_load_version(path: object, load_version: str) -> DatasetError:
+    """The error of a load version that is no run id, for a dataset that is not versioned."""
+    return DatasetError(
+        f"MlflowArtifactDataset '{path}' was given the load version "
+        f"'{load_version}' (kedro run --load-versions), which is not an MLflow run id "
+        f"(32 hex digits) and its wrapped dataset is not 'versioned: true'. Give "
+        f"--load-versions NAME:RUN_ID with the id of the run to load from (see "
+        f"`kedro mlflow versions NAME`)."
+    )
+
+
 def normalise_artifact_path(artifact_path: str | None) -> str | None:
     if artifact_path is None:
         return None

@@ -8,6 +8,7 @@ Every such reach goes through the functions below, which raise a clear
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -63,6 +64,14 @@ def refuse_remote_config(config: dict[str, Any]) -> None:
                     f"server (or 'server.mlflow_tracking_uri' in mlflow.yml), not in the "
                     f"dataset's path."
                 )
+
+
+def copy_at(config: dict[str, Any], target: LocalTarget, path: Path) -> AbstractDataset[Any, Any]:
+    """The wrapped dataset of ``config``, unversioned, reading or writing ``path`` instead."""
+    config = copy.deepcopy(config)
+    config.pop("versioned", None)
+    config[target.config_key] = str(path)
+    return AbstractDataset.from_config("MlflowArtifactDataset.dataset", config)
 
 
 def local_target(dataset: AbstractDataset[Any, Any]) -> LocalTarget:

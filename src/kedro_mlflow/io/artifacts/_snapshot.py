@@ -9,14 +9,21 @@ A hard link would not do: Kedro's datasets rewrite a file in place (same inode).
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import shutil
 import tempfile
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kedro.io import AbstractDataset
 
 from kedro_mlflow.io.artifacts._cache import cache_root
+
+if TYPE_CHECKING:
+    from kedro_mlflow.io.artifacts._local_files import LocalTarget
 
 logger = logging.getLogger(__name__)
 
@@ -82,3 +89,32 @@ def take(files: list[tuple[Path, str]]) -> tuple[Path, list[tuple[Path, str]]]:
         raise
     logger.debug("Snapshot of %d file(s) taken in %s", len(copies), folder)
     return folder, copies
+
+
+def save_privately(
+    config: dict[str, Any], target: LocalTarget, data: Any
+) -> tuple[Path, Path] | None:
+    """Save ``data`` into a private file, copy it into place at ``target``'s path.
+
+    The bytes then logged are the ones this save wrote, even when another process writes the
+    same local path at the same moment.
+
+    Returns:
+        The private folder (to remove once logged) and the file in it; ``None`` (nothing
+        left behind) if the wrapped dataset did not write one regular file there.
+    """
+    folder = new_folder()
+    private = folder / "0" / target.path.name
+    private.parent.mkdir()
+    config = copy.deepcopy(config)
+    config[target.config_key] = str(private)
+    try:
+        AbstractDataset.from_config("MlflowArtifactDataset.writer", config).save(data)
+        if not private.is_file() or private.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+        install(private, target.path)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder, private

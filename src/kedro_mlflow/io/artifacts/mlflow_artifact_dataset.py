@@ -1,16 +1,14 @@
 """``MlflowArtifactDataset``: any local Kedro dataset, versioned as an MLflow artifact.
 
-Longer than the other rooms on purpose: this is the one public class users configure, and it
-keeps each decision a save or a load makes (which run, which name, which path) readable in
-one place. Everything that is not a decision lives beside it: names (``_names``), uploads and
-digests (``_queue``), verified loads and the cache (``_cache``), versions (``_versions``),
-records of what a run saved and read (``_records``), snapshots (``_snapshot``), the
-store's calls (``_mlflow_store``).
+The class keeps each decision a save or a load makes (which run, which name, which path);
+the work lives beside it: names (``_names``), uploads (``_queue``, ``_upload``), reads from a
+run (``_run_reads``: the verified fetch and the cache of ``_cache``, the read records of
+``_records``), snapshots (``_snapshot``), the store's calls (``_mlflow_store``).
 """
 
 from __future__ import annotations
 
-import copy
+import functools
 import logging
 import shutil
 import tempfile
@@ -21,19 +19,22 @@ from typing import TYPE_CHECKING, Any
 from kedro.io import AbstractDataset, DatasetError, Version
 
 from kedro_mlflow.exceptions import TrackingUnreachableError
-from kedro_mlflow.io.artifacts import _cache, _digests, _queue, _records, _snapshot, _versions
-from kedro_mlflow.io.artifacts import _mlflow_store as store
-from kedro_mlflow.io.artifacts._config import is_run_id, normalise_artifact_path, wrapped_config
+from kedro_mlflow.io.artifacts import _artifact_names, _queue, _run_reads, _snapshot, _upload
+from kedro_mlflow.io.artifacts._config import (
+    is_run_id,
+    normalise_artifact_path,
+    unusable_load_version,
+    wrapped_config,
+)
 from kedro_mlflow.io.artifacts._local_files import (
+    copy_at,
     local_target,
     refuse_remote_config,
     writes_one_plain_file,
     written_files,
 )
-from kedro_mlflow.io.artifacts._names import UnsafeName, base_name, is_clean, normalise
 from kedro_mlflow.io.artifacts._runs import (
     DISABLE_TRACKING_ENV,
-    current_run_id,
     run_for_save,
     tracking_disabled_by_env,
 )
@@ -161,13 +162,7 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         )
         self._target = local_target(self._dataset)
         if load_version and not self._version_run_id and not self._wraps_versioned():
-            raise DatasetError(
-                f"MlflowArtifactDataset '{self._target.path}' was given the load version "
-                f"'{load_version}' (kedro run --load-versions), which is not an MLflow run id "
-                f"(32 hex digits) and its wrapped dataset is not 'versioned: true'. Give "
-                f"--load-versions NAME:RUN_ID with the id of the run to load from (see "
-                f"`kedro mlflow versions NAME`)."
-            )
+            raise unusable_load_version(self._target.path, load_version)
         preview = getattr(self._dataset, "preview", None)
         if callable(preview):
             # kedro-viz previews a dataset through preview(), typed by its return annotation:
@@ -227,12 +222,8 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
 
     @property
     def catalog_name(self) -> str | None:
-        """The name of this dataset's catalog entry, when known.
-
-        The Kedro hook sets it at the start of a ``kedro run`` (Kedro does not pass it to
-        datasets). It names the dataset in the run's MLflow dataset records, of a save and
-        of a load.
-        """
+        """Its catalog entry's name, set by the hook at the start of a ``kedro run`` (Kedro
+        does not pass it to datasets): the name of its MLflow dataset records."""
         return self._catalog_name
 
     @catalog_name.setter
@@ -269,32 +260,11 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
     @property
     def artifact(self) -> str:
         """Where the data lives inside the run's artifacts, e.g. ``reporting/metrics.csv``."""
-        try:
-            name = base_name(self._target.path)
-        except UnsafeName as exc:
-            raise DatasetError(
-                f"MlflowArtifactDataset '{self._target.path}' cannot be named in the run: "
-                f"{exc}. Point the dataset at a file or folder with a name."
-            ) from exc
-        return self._artifact_name(name)
+        return _artifact_names.artifact_of(self._target.path, self._artifact_path)
 
     def _artifact_name(self, name: str) -> str:
-        """``name`` (a file, or a file of a folder) inside ``artifact_path``, normalised.
-
-        Raises:
-            DatasetError: The name could reach outside the run (``..``, a backslash, ...).
-        """
-        return self._checked(f"{self._artifact_path}/{name}" if self._artifact_path else name)
-
-    def _checked(self, name: str) -> str:
-        """A full artifact name through the one normaliser, or a ``DatasetError``."""
-        try:
-            return normalise(name)
-        except UnsafeName as exc:
-            raise DatasetError(
-                f"{self._context('Saving')}: the artifact name {exc}, which could reach "
-                f"outside the MLflow run; nothing was logged. Rename the file or partition."
-            ) from exc
+        """``name`` (a file, or a file of a folder) inside ``artifact_path``, or an error."""
+        return _artifact_names.file_artifact(self._artifact_path, name, self._context("Saving"))
 
     def _describe(self) -> dict[str, Any]:
         inner = type(self._dataset)
@@ -340,18 +310,26 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
             message = f"{exc} The data was saved locally at '{self._target.path}' but not logged."
             _queue.not_logged((self.artifact,), message)
             raise DatasetError(message) from exc
-        self._refuse_names_on_a_server(data)
+        _artifact_names.refuse_unsafe(
+            self.artifact,
+            self._artifact_path,
+            list(data) if self._target.partitioned and isinstance(data, dict) else [],
+            getattr(self._dataset, "_filename_suffix", ""),
+            context,
+        )
         if (
             self._keep_local
             and (_queue.queued() or _queue.forwarder() is not None)
             and writes_one_plain_file(self._dataset)
-            and self._save_privately(run, data, context)
+            and (saved := _snapshot.save_privately(self._config, self._target, data))
         ):
+            folder, private = saved
+            self._log(run, [(private, self.artifact)], context, snapshot=folder)
             return
         writer, scratch = self._dataset, None
         if not self._keep_local:
             scratch = Path(tempfile.mkdtemp(prefix="kedro-mlflow-save-"))
-            writer = self._copy_at(scratch / self._target.path.name)
+            writer = copy_at(self._config, self._target, scratch / self._target.path.name)
         try:
             writer.save(data)
             files = [
@@ -363,30 +341,6 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
             raise
         self._log(run, files, context, cleanup=scratch)
 
-    def _save_privately(self, run: Run | None, data: Any, context: str) -> bool:
-        """Save into a private file, copy it into place, and upload that file in the background.
-
-        The bytes logged are the ones this save wrote, even when another process writes the
-        same local path at the same moment. False (nothing done) if the wrapped dataset did
-        not write one regular file there.
-        """
-        folder = _snapshot.new_folder()
-        private = folder / "0" / self._target.path.name
-        private.parent.mkdir()
-        config = copy.deepcopy(self._config)
-        config[self._target.config_key] = str(private)
-        try:
-            AbstractDataset.from_config("MlflowArtifactDataset.writer", config).save(data)
-            if not private.is_file() or private.is_symlink():
-                shutil.rmtree(folder, ignore_errors=True)
-                return False
-            _snapshot.install(private, self._target.path)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        self._log(run, [(private, self.artifact)], context, snapshot=folder)
-        return True
-
     def _log(
         self,
         run: Run | None,
@@ -396,9 +350,9 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         cleanup: Path | None = None,
         snapshot: Path | None = None,
     ) -> None:
-        """Hand the files one save wrote to the upload queue (``_queue.Upload``)."""
+        """Hand the files one save wrote to the upload queue (``_upload.Upload``)."""
         _queue.log(
-            _queue.Upload(
+            _upload.Upload(
                 run,
                 files,
                 context,
@@ -410,30 +364,6 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
             )
         )
 
-    def _refuse_names_on_a_server(self, data: Any) -> None:
-        """Refuse, before anything is written, names a server would store under another name.
-
-        Over HTTP, MLflow puts the artifact's path in the URL unescaped: ``?`` and ``#``
-        start a query or a fragment, and the file lands under a shorter name. Partition ids
-        are checked too (through the one normaliser, for ``..`` and backslashes).
-        """
-        names = [self.artifact]
-        if self._target.partitioned and isinstance(data, dict):
-            suffix = getattr(self._dataset, "_filename_suffix", "")
-            for pid in data:
-                self._checked(str(pid))  # an empty id would be named after the folder alone
-                names.append(self._checked(f"{names[0]}/{pid}{suffix}"))
-        if not store.is_server_uri(store.tracking_uri()):
-            return
-        for name in names:
-            if "?" in name or "#" in name or "%" in name:
-                raise DatasetError(
-                    f"{self._context('Saving')}: the artifact name '{name}' holds '?', '#' "
-                    f"or '%', which the MLflow server at '{store.tracking_uri()}' "
-                    f"would store under another name; nothing was saved or logged. Rename "
-                    f"'artifact_path' ('{self._artifact_path}') or the file."
-                )
-
     # -- load ---------------------------------------------------------------------
 
     def load(self) -> Any:
@@ -441,88 +371,28 @@ class MlflowArtifactDataset(AbstractDataset[Any, Any]):
         if source is None and self._keep_local:
             return self._dataset.load()
         context = f"{self._context('Loading')} (artifact '{self.artifact}')"
-        _digests.record_waiting(source, context)
-        if source is None:
-            source = self._logged_in_current_run(context)
-        run = store.get_run(source, context, remember="ended", allow_deleted=False, to_read=True)
-        # Said at INFO when `kedro run --load-versions` departs from the catalog for this run.
-        logger.log(
-            logging.INFO if source == self._version_run_id else logging.DEBUG,
-            "Loading '%s' from artifact '%s' of MLflow run %s",
-            self._catalog_name or self._target.path,
-            self.artifact,
+        return _run_reads.load(
+            self._reader(),
             source,
-        )
-        with _cache.fetched(run, store.artifact_repository(run), self.artifact, context) as local:
-            try:
-                data = self._copy_at(local).load()
-            except DatasetError as exc:
-                raise DatasetError(
-                    f"{context}: reading artifact '{self.artifact}' of MLflow run '{source}' "
-                    f"(from '{local}') failed: {exc}"
-                ) from exc
-        if self._target.partitioned and isinstance(data, dict):
-            for pid in data:
-                if not is_clean(str(pid)):
-                    raise store.hostile_entry(
-                        run, self.artifact, str(pid), "is not a clean partition id", context
-                    )
-        consumer = None if self._logging_off() else current_run_id()
-        if consumer is not None and consumer != source:
-            _records.record_read(consumer, run, self.artifact, self._catalog_name)
-        return data
-
-    def _logged_in_current_run(self, context: str) -> str:
-        """The current run, once it logged this ``keep_local: false`` dataset; else an error.
-
-        A node reading what an earlier node of the same ``kedro run`` saved waits for that
-        upload. Otherwise the error names the run holding the latest version.
-        """
-        current = None if tracking_disabled_by_env() else current_run_id()
-        if current is not None:
-            if _queue.wait_for_artifact(current, self.artifact):
-                return current
-            if _records.record_of(store.get_run(current, context), self.artifact):
-                return current
-        latest = _versions.latest_version(self.artifact, self._catalog_name)
-        name = self._catalog_name or "<name>"
-        where = (
-            f"The latest version is in MLflow run '{latest.run_id}' (started "
-            f"{latest.start_time:%Y-%m-%d %H:%M:%S} UTC): load it with 'load_run_id: "
-            f"{latest.run_id}' or `kedro run --load-versions {name}:{latest.run_id}`."
-            if latest is not None
-            else f"No run on tracking URI '{store.tracking_uri()}' has logged artifact "
-            f"'{self.artifact}' yet: run the pipeline that saves it first."
-        )
-        raise DatasetError(
-            f"{context}: 'keep_local: false' keeps this data only in MLflow, not at "
-            f"'{self._target.path}', and no run to load it from was given. {where}"
+            context,
+            loud_for=self._version_run_id,
+            record=self._logging_off() is None,
         )
 
-    def _copy_at(self, path: Path) -> AbstractDataset[Any, Any]:
-        """The wrapped dataset, unversioned, reading or writing ``path`` instead of its own."""
-        config = copy.deepcopy(self._config)
-        config.pop("versioned", None)
-        config[self._target.config_key] = str(path)
-        return AbstractDataset.from_config("MlflowArtifactDataset.dataset", config)
+    def _reader(self) -> _run_reads.Reader:
+        return _run_reads.Reader(
+            artifact=self.artifact,
+            catalog_name=self._catalog_name,
+            local_path=self._target.path,
+            partitioned=self._target.partitioned,
+            copy_at=functools.partial(copy_at, self._config, self._target),
+        )
 
     def _exists(self) -> bool:
         source = self._source_run_id()
         if source is None and self._keep_local:
             return self._dataset.exists()
-        context = self._context("Checking")
-        _digests.record_waiting(source, context)
-        if source is None:
-            try:
-                source = self._logged_in_current_run(context)
-            except DatasetError:
-                return False
-        run = store.get_run(source, context, remember="ended", to_read=True)
-        if run.info.lifecycle_stage == "deleted":
-            # What a load refuses does not exist; the load says why (how to restore the run).
-            logger.debug("%s: MLflow run '%s' is deleted: does not exist", context, source)
-            return False
-        return store.artifact_exists(run, store.artifact_repository(run), self.artifact, context)
+        return _run_reads.exists(self._reader(), source, self._context("Checking"))
 
     def _release(self) -> None:
         self._dataset.release()
