@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kedro_mlflow.io.artifacts import MlflowArtifactDataset
+from kedro_mlflow.io.metrics._links import Evaluated
 from kedro_mlflow.io.metrics._metric_base import MetricBase
 from kedro_mlflow.io.models import MlflowModelTrackingDataset
 
@@ -35,6 +36,37 @@ def name_datasets(catalog: CatalogProtocol[Any, Any], pipeline: Pipeline) -> Non
             dataset.catalog_name = name
     name_model_datasets(catalog, pipeline)
     name_metric_datasets(catalog, pipeline)
+    link_metric_datasets(catalog, pipeline)
+
+
+def link_metric_datasets(catalog: CatalogProtocol[Any, Any], pipeline: Pipeline) -> None:
+    """Tell each metric dataset what its node reads: its model and its data (``_links``)."""
+    for node in pipeline.nodes:
+        metrics = [
+            dataset
+            for name in node.outputs
+            if "Metric" in str(_type_of(catalog, name))
+            and isinstance(dataset := _get(catalog, name), MetricBase)
+        ]
+        if not metrics:
+            continue
+        inputs = [_get(catalog, name) for name in node.inputs if _known(catalog, name)]
+        model = next((d for d in inputs if isinstance(d, MlflowModelTrackingDataset)), None)
+        data = next((d for d in inputs if _evaluation_data(d)), None)
+        for dataset in metrics:
+            dataset.evaluated = Evaluated(model=model, data=data)
+
+
+def _known(catalog: CatalogProtocol[Any, Any], name: str) -> bool:
+    return not name.startswith("params:") and name != "parameters" and name in catalog
+
+
+def _evaluation_data(dataset: object) -> bool:
+    """A versioned input that holds data rather than a pickled object (a model, often)."""
+    if not isinstance(dataset, MlflowArtifactDataset):
+        return False
+    wrapped = type(getattr(dataset, "_dataset", None)).__module__
+    return not any(kind in wrapped for kind in ("pickle", "joblib", "cloudpickle"))
 
 
 def name_metric_datasets(catalog: CatalogProtocol[Any, Any], pipeline: Pipeline) -> None:

@@ -234,6 +234,17 @@ def records_under(run: Run, artifact: str) -> list[str]:
     return sorted(name for name in saved(run) if name == artifact or name.startswith(under))
 
 
+def dataset_of(run: Run, artifact: str) -> tuple[str, str] | None:
+    """The ``(name, digest)`` of the newest record of ``artifact`` in ``run``, saved or read:
+    what a metric names to say it was measured on that data."""
+    found = None
+    for item in _inputs(run):
+        tags = {tag.key: tag.value for tag in item.tags}
+        if tags.get(ARTIFACT_TAG) == artifact and tags.get(CONTEXT_TAG) in {SAVED, READ}:
+            found = (str(item.dataset.name), str(item.dataset.digest))
+    return found
+
+
 def dataset_names(run: Run) -> list[str]:
     """The catalog names the saves of ``run`` recorded."""
     return sorted({r.dataset_name for r in saved(run).values() if r.dataset_name is not None})

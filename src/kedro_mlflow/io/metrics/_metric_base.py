@@ -18,6 +18,7 @@ from kedro.io import AbstractDataset, DatasetError
 from kedro_mlflow._lazy import mlflow
 from kedro_mlflow._tracking import shown_tracking_uri
 from kedro_mlflow.io.artifacts._runs import current_run_id
+from kedro_mlflow.io.metrics._links import Evaluated, links
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -44,6 +45,8 @@ class MetricBase(AbstractDataset[Any, Any]):
         self._save_args = dict(save_args or {})
         self.metadata = metadata
         self._logging_activated = True
+        #: What the node saving it reads (its model, its data), told by the hook (``_links``).
+        self.evaluated: Evaluated | None = None
 
     @property
     def _logging_activated(self) -> bool:
@@ -64,6 +67,10 @@ class MetricBase(AbstractDataset[Any, Any]):
     @run_id.setter
     def run_id(self, run_id: str | None) -> None:
         self._run_id = run_id
+
+    def _links(self, run_id: str) -> dict[str, str]:
+        """The model and data this metric measured, as MLflow's metric arguments (``_links``)."""
+        return links(self.evaluated, self.metadata, run_id)
 
     def _name(self) -> str:
         return f"{type(self).__name__} '{self.key}'" if self.key else type(self).__name__
@@ -145,12 +152,20 @@ def number(value: Any, owner: str, what: str = "value") -> float:
 BATCH = 1000
 
 
-def log_all(run_id: str, metrics: list[Metric]) -> None:
-    """Log ``metrics`` in batches of ``BATCH``: one store call per thousand points."""
+def log_all(run_id: str, metrics: list[Metric], linked: dict[str, str] | None = None) -> None:
+    """Log ``metrics`` in batches of ``BATCH``: one store call per thousand points.
+
+    ``linked``: the ``model_id``, ``dataset_name``, ``dataset_digest`` of every point.
+    """
+    if linked:
+        metrics = [metric(m.key, m.value, m.step, m.timestamp, **linked) for m in metrics]
     for start in range(0, len(metrics), BATCH):
         client().log_batch(run_id, metrics=metrics[start : start + BATCH])
 
 
-def metric(key: str, value: float, step: int, timestamp: int | None = None) -> Metric:
+def metric(
+    key: str, value: float, step: int, timestamp: int | None = None, **linked: str
+) -> Metric:
+    """A point of a metric; ``linked``: its ``model_id``, ``dataset_name``, ``dataset_digest``."""
     stamp = int(time.time() * 1000) if timestamp is None else int(timestamp)
-    return mlflow.entities.Metric(key=key, value=value, timestamp=stamp, step=int(step))
+    return mlflow.entities.Metric(key=key, value=value, timestamp=stamp, step=int(step), **linked)

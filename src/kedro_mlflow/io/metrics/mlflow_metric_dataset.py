@@ -82,4 +82,4 @@ class MlflowMetricDataset(MetricBase):
                 step = max(steps, default=-1) + 1
             else:
                 step = max(steps, default=0)
-        client().log_metric(run_id, key, value, step=int(step), **args)
+        client().log_metric(run_id, key, value, step=int(step), **{**self._links(run_id), **args})

@@ -67,7 +67,8 @@ class MlflowMetricHistoryDataset(MetricBase):
             return
         key = self._require_key("Saving")
         points = self._points(key, data)
-        log_all(self._run_to_save(), points)
+        run_id = self._run_to_save()
+        log_all(run_id, points, self._links(run_id))
 
     def _points(self, key: str, data: Any) -> list[Any]:
         mode = self._save_args.get("mode", "list")

@@ -81,4 +81,5 @@ class MlflowMetricsHistoryDataset(MetricBase):
                         f"a {{'value': number, 'step': int}} dict."
                     ) from None
                 points.append(metric(f"{prefix}.{name}", number(value, self._name()), step))
-        log_all(self._run_to_save(), points)
+        run_id = self._run_to_save()
+        log_all(run_id, points, self._links(run_id))

@@ -69,6 +69,11 @@ class MlflowModelTrackingDataset(AbstractDataset[Any, Any]):
         #: kedro-mlflow 2.x's switch (``switch_catalog_logging``): off, a save logs nothing.
         self._logging_activated = True
 
+    def model_logged_in(self, run_id: str) -> str | None:
+        """The id of the model this dataset last logged, if it logged it into ``run_id``."""
+        logged = getattr(self, "_logged", None)
+        return logged[1] if logged is not None and logged[0] == run_id else None
+
     @property
     def model_uri(self) -> str | None:
         """The URI a load reads: the last model saved here, else ``load_args.model_uri``."""
@@ -116,6 +121,7 @@ class MlflowModelTrackingDataset(AbstractDataset[Any, Any]):
         if known is None:
             _requirements.remember_logged(key, info.model_id)
         self._model_uri = f"models:/{info.model_id}"
+        self._logged = (run_id, str(info.model_id))
         if self._alias is not None:
             _registry.set_alias_when_ready(
                 self._owner,
