@@ -8,6 +8,10 @@ requirements inferred by that first run; 2.0.3 infers them on every save.
 11: ``kedro run`` of the project's ``ml`` pipeline, a ``pipeline_ml_factory`` whose inference
 pipeline is logged as a model at the run's end: the time from the last node's return to the
 run's end (the ``tail`` of the timing hooks), ours against 2.0.3's.
+
+12: the metric datasets: 100 saves of one metric in ``append`` mode (one per epoch), and a
+history of 1,000 points, in a run of a sqlite store; the saves timed inside the process
+(MLflow's import and the store's opening are the same for both and would hide them).
 """
 
 from __future__ import annotations
@@ -94,3 +98,59 @@ def pipeline_model(s: Session) -> None:
             limit=0.5,
         )
     )
+
+
+METRIC_SCRIPT = """
+import json, sys, time
+import mlflow
+from kedro_mlflow.io.metrics import MlflowMetricDataset, MlflowMetricHistoryDataset
+mlflow.set_tracking_uri(f"sqlite:///{sys.argv[1]}/mlflow.db")
+mlflow.set_experiment("metrics")
+with mlflow.start_run():
+    if sys.argv[2] == "metric":  # one value per epoch, 100 epochs
+        dataset = MlflowMetricDataset(key="accuracy", save_args={"mode": "append"})
+        dataset.save(0.0)  # MLflow's first queries (SQLAlchemy compiles them), untimed
+        start = time.perf_counter()
+        for epoch in range(100):
+            dataset.save(epoch / 100)
+    else:
+        dataset = MlflowMetricHistoryDataset(key="loss")
+        start = time.perf_counter()
+        dataset.save([1 / (1 + i) for i in range(1000)])
+    print("BENCH " + json.dumps({"phases": {"save": time.perf_counter() - start}}))
+"""
+
+
+def metric_datasets(s: Session) -> None:
+    """A history of 1,000 points at most a tenth of 2.0.3's; a metric per epoch no slower."""
+    pythons = {"ours": MAIN_PY, "upstream": s.upstream_py}
+    for what, text, limit in (
+        ("metric", "save a metric at 100 epochs (MlflowMetricDataset, append)", 1.0),
+        ("history", "save a 1,000-point history (MlflowMetricHistoryDataset)", 0.1),
+    ):
+        cases = {}
+        for key, python in pythons.items():
+            if python is None:
+                continue
+            root = h.WORK / "metrics" / key
+            root.mkdir(parents=True, exist_ok=True)
+            cmd = [str(python), "-c", METRIC_SCRIPT, str(root), what]
+            label = "ours" if key == "ours" else "2.0.3"
+            cases[key] = Case(f"{label}: {text}", cmd, h.clean_env())
+        c = s.compare(f"12. {text}, local sqlite", cases, weight="mid", detail="phases")
+
+        def save_s(key: str, c: dict[str, Case] = c) -> float | None:
+            case = c.get(key)
+            if case is None or not case.ok:
+                return None
+            return case.median_of(lambda x: x.info.get("phases", {}).get("save"))
+
+        s.add(
+            Target(
+                name=f"{what} saves (in the process)",
+                baseline="2.0.3's",
+                ours=save_s("ours"),
+                base=save_s("upstream"),
+                limit=limit,
+            )
+        )

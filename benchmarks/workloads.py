@@ -21,7 +21,7 @@ from pathlib import Path
 import harness as h
 import versions_1000
 from harness import MAIN_PY, Case, median
-from models import model_datasets, pipeline_model
+from models import metric_datasets, model_datasets, pipeline_model
 from report import VARIANT_LABEL, Leftovers, ScaleRow, ScaleTable, Target, cost
 from session import Session
 
@@ -588,4 +588,5 @@ WORKLOADS: dict[int, tuple[str, Callable[[Session], None]]] = {
     9: ("kedro mlflow versions on a store of many runs", versions),
     10: ("save and load a tiny sklearn model with MlflowModelTrackingDataset", model_datasets),
     11: ("kedro run of a pipeline_ml_factory pipeline: its end, logging the model", pipeline_model),
+    12: ("save a metric and a 1,000-point history with the metric datasets", metric_datasets),
 }

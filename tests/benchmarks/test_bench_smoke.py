@@ -179,6 +179,6 @@ def test_generated_project_wraps_every_plain_entry(tmp_path: Path) -> None:
 
 
 def test_every_workload_is_numbered_and_selectable() -> None:
-    assert sorted(workloads.WORKLOADS) == list(range(1, 12))
+    assert sorted(workloads.WORKLOADS) == list(range(1, 13))
     args = run.parse(["--smoke", "--only", "2,5", "--no-upstream"])
     assert (args.smoke, args.only, args.no_upstream) == (True, "2,5", True)

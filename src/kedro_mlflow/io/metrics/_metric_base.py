@@ -95,7 +95,8 @@ class MetricBase(AbstractDataset[Any, Any]):
                 f"(no 'run_id', no active run; tracking URI '{shown_tracking_uri()}'). Save it "
                 f"during a `kedro run`, inside `with mlflow.start_run():`, or give 'run_id'."
             )
-        self._check_run(run_id, "Saving")
+        if self._run_id is not None:  # the current run exists: only a given one is checked
+            self._check_run(run_id, "Saving")
         return run_id
 
     def _run_to_load(self) -> str:
