@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import mlflow
 
 from tests.helpers import PACKAGE, all_runs, kedro, store_uri, write
@@ -73,3 +75,61 @@ def test_kedro_run_logs_every_metric_dataset_named_after_its_entry(project):
     assert steps["report.f1"] == [(0, 0.7)]
     assert sorted(steps["fold_scores"]) == [(step, step * 0.1) for step in range(n)]
     assert set(steps) == {"accuracy", "training_loss", "report.f1", "fold_scores"}
+
+
+WATCH_NODES = '''
+"""A metric, then a node saying whether the kedro run process has imported MLflow."""
+
+import sys
+
+
+def score(n):
+    return float(n) / 10, [0.5, 0.25], True
+
+
+def mlflow_imported(ready):
+    return {"mlflow": "mlflow" in sys.modules}
+'''
+
+WATCH_PIPELINES = """
+from kedro.pipeline import Pipeline, node
+
+from tracked_project.nodes import mlflow_imported, score
+
+
+def register_pipelines():
+    return {
+        "__default__": Pipeline([
+            node(score, "params:n", ["accuracy", "loss", "ready"], name="score"),
+            node(mlflow_imported, "ready", "imported", name="watch"),
+        ])
+    }
+"""
+
+WATCH_CATALOG = """
+accuracy:
+  type: kedro_mlflow.io.metrics.MlflowMetricDataset
+
+loss:
+  type: kedro_mlflow.io.metrics.MlflowMetricHistoryDataset
+
+imported:
+  type: json.JSONDataset
+  filepath: data/08_reporting/imported.json
+"""
+
+
+def test_metrics_do_not_import_mlflow_into_the_kedro_run_process(project):
+    """The helper process holds the run: a metric is a few bytes over its pipe."""
+    write(project / "src" / PACKAGE / "nodes.py", WATCH_NODES)
+    write(project / "src" / PACKAGE / "pipeline_registry.py", WATCH_PIPELINES)
+    write(project / "conf" / "base" / "catalog.yml", WATCH_CATALOG)
+    kedro(project, "run")
+
+    assert json.loads((project / "data" / "08_reporting" / "imported.json").read_text()) == {
+        "mlflow": False
+    }
+    (run,) = all_runs(store_uri(project))
+    client = mlflow.MlflowClient(store_uri(project))
+    assert run.data.metrics["accuracy"] == int(run.data.params["n"]) / 10
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "loss")] == [0.5, 0.25]

@@ -186,6 +186,15 @@ class Helper:
             raise DatasetError(problem)
         return bool(found)
 
+    def log_metrics(self, save: Any) -> None:
+        """Have the helper log one metric dataset's save into the run; raise its error."""
+        with self._lock:
+            self._collect()
+            self.raise_failure()
+            problem = self.ask("log_metrics", save)
+        if problem is not None:
+            raise DatasetError(problem)
+
     # -- the end --------------------------------------------------------------------
 
     def finish(

@@ -27,6 +27,7 @@ from kedro_mlflow.framework.hooks.params import log_params
 from kedro_mlflow.framework.hooks.tags import as_run_tags
 from kedro_mlflow.io import artifacts
 from kedro_mlflow.io.artifacts import RUN_ID_ENV
+from kedro_mlflow.io.metrics._metric_log import run_save
 
 if TYPE_CHECKING:
     from kedro_mlflow.config.settings import MlflowSettings
@@ -106,6 +107,19 @@ class HelperRun:
             return artifacts.wait_for_artifact(self.run.info.run_id, artifact), None
         except Exception as exc:
             return False, str(exc)
+
+    def log_metrics(self, save: Any) -> str | None:
+        """Log one metric dataset's save into the run; what went wrong, if anything."""
+        if self.run is None:
+            return (
+                f"Saving {save.owner}: the MLflow run of this kedro run could not be opened "
+                f"(see the error above); the metric was not logged."
+            )
+        try:
+            run_save(self.run.info.run_id, save)
+        except Exception as exc:
+            return f"Saving {save.owner} into MLflow run '{self.run.info.run_id}' failed: {exc}"
+        return None
 
     def end(self, status: str, interrupted: bool) -> tuple[str | None, str | None, str | None]:
         """End the run; its id, and the kind and message of what went wrong."""

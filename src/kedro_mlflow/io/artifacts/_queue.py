@@ -19,7 +19,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kedro.io import DatasetError
 
@@ -142,6 +142,9 @@ class Forwarder(Protocol):
 
     def not_logged(self, artifacts: tuple[str, ...], why: str) -> None:
         """Count a save that logged nothing in the run's report (never raises)."""
+
+    def log_metrics(self, save: Any) -> None:
+        """Log one metric dataset's save (``_metric_log.MetricSave``); raise if it failed."""
 
 
 _queue: _Queue | None = None

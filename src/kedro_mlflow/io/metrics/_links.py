@@ -6,19 +6,15 @@ by an ``MlflowArtifactDataset`` that is not a pickle (the data the model was eva
 save then links the metric to that model when the dataset logged it into the same run, and to
 that data's MLflow dataset record in the run (its name and digest, after its upload): MLflow
 3's ``model_id``, ``dataset_name`` and ``dataset_digest`` of a metric, which the model's page
-shows and ``search_logged_models`` filters on. ``metadata: {kedro_mlflow: {link: false}}`` on
-the metric's entry turns it off; links given in ``save_args`` win.
+shows and ``search_logged_models`` filters on (``_metric_log`` logs them).
+``metadata: {kedro_mlflow: {link: false}}`` on the metric's entry turns it off; links given
+in ``save_args`` win.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-from kedro_mlflow._lazy import mlflow
-
-#: The MLflow arguments of a metric that say what it measured.
-LINK_ARGS = ("model_id", "dataset_name", "dataset_digest")
 
 
 @dataclass(frozen=True)
@@ -29,32 +25,13 @@ class Evaluated:
     data: Any = None  # an MlflowArtifactDataset
 
 
-def links(
-    evaluated: Evaluated | None, metadata: dict[str, Any] | None, run_id: str
-) -> dict[str, str]:
-    """The ``model_id`` and ``dataset_name``/``dataset_digest`` of a metric saved in ``run_id``."""
+def linked_inputs(
+    evaluated: Evaluated | None, metadata: dict[str, Any] | None
+) -> tuple[tuple[str, str] | None, str | None]:
+    """``(run id, model id)`` of the model the node read and its data's artifact, if linked."""
     own = (metadata or {}).get("kedro_mlflow") or {}
     if evaluated is None or (isinstance(own, dict) and own.get("link") is False):
-        return {}
-    found: dict[str, str] = {}
-    if evaluated.model is not None:
-        model_id = evaluated.model.model_logged_in(run_id)
-        if model_id is not None:
-            found["model_id"] = model_id
-    if evaluated.data is not None:
-        record = _record(run_id, evaluated.data.artifact)
-        if record is not None:
-            found["dataset_name"], found["dataset_digest"] = record
-    return found
-
-
-def _record(run_id: str, artifact: str) -> tuple[str, str] | None:
-    from kedro.io import DatasetError  # noqa: PLC0415
-
-    from kedro_mlflow.io.artifacts import _queue, _records  # noqa: PLC0415 - no cycle at import
-
-    try:
-        _queue.wait_for_artifact(run_id, artifact)  # saved in this run: recorded once uploaded
-    except DatasetError:
-        return None  # its upload failed: the run fails with it, the metric stays unlinked
-    return _records.dataset_of(mlflow.MlflowClient().get_run(run_id), artifact)
+        return None, None
+    model = None if evaluated.model is None else evaluated.model.logged_model()
+    data = None if evaluated.data is None else str(evaluated.data.artifact)
+    return model, data

@@ -10,15 +10,16 @@ included.
 from __future__ import annotations
 
 import numbers
-import time
 from typing import TYPE_CHECKING, Any
 
 from kedro.io import AbstractDataset, DatasetError
 
 from kedro_mlflow._lazy import mlflow
 from kedro_mlflow._tracking import shown_tracking_uri
+from kedro_mlflow.io.artifacts import _queue
 from kedro_mlflow.io.artifacts._runs import current_run_id
-from kedro_mlflow.io.metrics._links import Evaluated, links
+from kedro_mlflow.io.metrics._links import Evaluated, linked_inputs
+from kedro_mlflow.io.metrics._metric_log import MetricSave, Point, run_save
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -68,9 +69,18 @@ class MetricBase(AbstractDataset[Any, Any]):
     def run_id(self, run_id: str | None) -> None:
         self._run_id = run_id
 
-    def _links(self, run_id: str) -> dict[str, str]:
-        """The model and data this metric measured, as MLflow's metric arguments (``_links``)."""
-        return links(self.evaluated, self.metadata, run_id)
+    def _submit(
+        self, points: list[Point], mode: str = "overwrite", args: dict[str, Any] | None = None
+    ) -> None:
+        """Log ``points``: in the kedro run's helper process when it holds the run (MLflow is
+        not imported here then), else in this process (``_metric_log``)."""
+        model, data = linked_inputs(self.evaluated, self.metadata)
+        save = MetricSave(self._name(), tuple(points), mode, dict(args or {}), model, data)
+        forward = _queue.forwarder() if self._run_id is None else None
+        if forward is not None:
+            forward.log_metrics(save)
+            return
+        run_save(self._run_to_save(), save)
 
     def _name(self) -> str:
         return f"{type(self).__name__} '{self.key}'" if self.key else type(self).__name__
@@ -147,26 +157,3 @@ def number(value: Any, owner: str, what: str = "value") -> float:
             f"{type(value).__name__} {value!r}."
         )
     return float(value)
-
-
-#: At most this many metrics per ``log_batch`` call (MLflow's limit).
-BATCH = 1000
-
-
-def log_all(run_id: str, metrics: list[Metric], linked: dict[str, str] | None = None) -> None:
-    """Log ``metrics`` in batches of ``BATCH``: one store call per thousand points.
-
-    ``linked``: the ``model_id``, ``dataset_name``, ``dataset_digest`` of every point.
-    """
-    if linked:
-        metrics = [metric(m.key, m.value, m.step, m.timestamp, **linked) for m in metrics]
-    for start in range(0, len(metrics), BATCH):
-        client().log_batch(run_id, metrics=metrics[start : start + BATCH])
-
-
-def metric(
-    key: str, value: float, step: int, timestamp: int | None = None, **linked: str
-) -> Metric:
-    """A point of a metric; ``linked``: its ``model_id``, ``dataset_name``, ``dataset_digest``."""
-    stamp = int(time.time() * 1000) if timestamp is None else int(timestamp)
-    return mlflow.entities.Metric(key=key, value=value, timestamp=stamp, step=int(step), **linked)

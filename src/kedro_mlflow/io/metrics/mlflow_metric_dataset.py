@@ -6,7 +6,8 @@ from typing import Any
 
 from kedro.io import DatasetError
 
-from kedro_mlflow.io.metrics._metric_base import MetricBase, client, number
+from kedro_mlflow.io.metrics._metric_base import MetricBase, number
+from kedro_mlflow.io.metrics._metric_log import Point
 
 MODES = ("overwrite", "append")
 
@@ -73,13 +74,6 @@ class MlflowMetricDataset(MetricBase):
             return
         key = self._require_key("Saving")
         value = number(data, self._name())
-        run_id = self._run_to_save()
         args = dict(self._save_args)
         step = args.pop("step", None)
-        if step is None:
-            steps = [m.step for m in self._history(run_id, key)]
-            if self.mode == "append":
-                step = max(steps, default=-1) + 1
-            else:
-                step = max(steps, default=0)
-        client().log_metric(run_id, key, value, step=int(step), **{**self._links(run_id), **args})
+        self._submit([Point(key, value, None if step is None else int(step))], self.mode, args)

@@ -6,7 +6,8 @@ from typing import Any
 
 from kedro.io import DatasetError
 
-from kedro_mlflow.io.metrics._metric_base import MetricBase, log_all, metric, number
+from kedro_mlflow.io.metrics._metric_base import MetricBase, number
+from kedro_mlflow.io.metrics._metric_log import Point
 
 MODES = ("list", "dict", "history")
 
@@ -66,25 +67,21 @@ class MlflowMetricHistoryDataset(MetricBase):
         if not self._logging_activated:
             return
         key = self._require_key("Saving")
-        points = self._points(key, data)
-        run_id = self._run_to_save()
-        log_all(run_id, points, self._links(run_id))
+        self._submit(self._points(key, data))
 
-    def _points(self, key: str, data: Any) -> list[Any]:
+    def _points(self, key: str, data: Any) -> list[Point]:
         mode = self._save_args.get("mode", "list")
         owner = self._name()
         try:
             if mode == "dict":
                 items = [(int(step), number(v, owner)) for step, v in dict(data).items()]
-                return [metric(key, value, step) for step, value in items]
+                return [Point(key, value, step) for step, value in items]
             if mode == "history":
                 return [
-                    metric(
-                        key, number(p["value"], owner), int(p.get("step", 0)), p.get("timestamp")
-                    )
+                    Point(key, number(p["value"], owner), int(p.get("step", 0)), p.get("timestamp"))
                     for p in data
                 ]
-            return [metric(key, number(v, owner), step) for step, v in enumerate(data)]
+            return [Point(key, number(v, owner), step) for step, v in enumerate(data)]
         except (TypeError, ValueError, KeyError) as exc:
             shape = {
                 "list": "a list of numbers",

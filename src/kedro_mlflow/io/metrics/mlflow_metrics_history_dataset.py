@@ -6,7 +6,8 @@ from typing import Any
 
 from kedro.io import DatasetError
 
-from kedro_mlflow.io.metrics._metric_base import MetricBase, client, log_all, metric, number
+from kedro_mlflow.io.metrics._metric_base import MetricBase, client, number
+from kedro_mlflow.io.metrics._metric_log import Point
 
 
 class MlflowMetricsHistoryDataset(MetricBase):
@@ -80,6 +81,5 @@ class MlflowMetricsHistoryDataset(MetricBase):
                         f"Saving {self._name()}: metric '{name}' holds {entry!r}; each entry is "
                         f"a {{'value': number, 'step': int}} dict."
                     ) from None
-                points.append(metric(f"{prefix}.{name}", number(value, self._name()), step))
-        run_id = self._run_to_save()
-        log_all(run_id, points, self._links(run_id))
+                points.append(Point(f"{prefix}.{name}", number(value, self._name()), step))
+        self._submit(points)

@@ -69,10 +69,10 @@ class MlflowModelTrackingDataset(AbstractDataset[Any, Any]):
         #: kedro-mlflow 2.x's switch (``switch_catalog_logging``): off, a save logs nothing.
         self._logging_activated = True
 
-    def model_logged_in(self, run_id: str) -> str | None:
-        """The id of the model this dataset last logged, if it logged it into ``run_id``."""
-        logged = getattr(self, "_logged", None)
-        return logged[1] if logged is not None and logged[0] == run_id else None
+    def logged_model(self) -> tuple[str, str] | None:
+        """``(run id, model id)`` of the model this dataset last logged, if it logged one."""
+        logged: tuple[str, str] | None = getattr(self, "_logged", None)
+        return logged
 
     @property
     def model_uri(self) -> str | None:
