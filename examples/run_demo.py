@@ -151,8 +151,13 @@ def _describe_run(title: str, run_id: str, tracking_uri: str, what: str) -> None
     for output in run.outputs.model_outputs if run.outputs else []:
         model = client.get_logged_model(output.model_id)
         print(f"  model '{model.name}': models:/{model.model_id}")
+        for metric in model.metrics or []:
+            on = f" on dataset '{metric.dataset_name}'" if metric.dataset_name else ""
+            print(f"    metric {metric.key} = {metric.value:.4f}{on}")
         for found in client.search_model_versions(f"run_id = '{run_id}'"):
             version = client.get_model_version(found.name, found.version)  # with its aliases
+            if version.source != f"models:/{model.model_id}":
+                continue
             aliases = "".join(f" (@{alias})" for alias in version.aliases)
             print(f"    registered as models:/{version.name}/{version.version}{aliases}")
     print()

@@ -124,6 +124,21 @@ def test_first_run_logs_every_dataset_it_saved(demo: Demo, invocation: int) -> N
             Path(client.download_artifacts(first, "reporting/metrics.json", scratch)).read_text()
         )
     assert client.get_run(first).data.metrics["r2"] == pytest.approx(evaluation["r2"])
+    # The model dataset `price_model` logged a LoggedModel; `test_r2`, computed by a node that
+    # reads it and test_set, is on the model's page with the dataset it was measured on.
+    run = client.get_run(first)
+    [price_model] = [
+        model
+        for output in run.outputs.model_outputs
+        if (model := client.get_logged_model(output.model_id)).name == "price_model"
+    ]
+    [test_set] = [d.dataset for d in run.inputs.dataset_inputs if d.dataset.name == "test_set"]
+    [(key, value, name, digest)] = [
+        (m.key, m.value, m.dataset_name, m.dataset_digest) for m in price_model.metrics
+    ]
+    assert (key, name, digest) == ("test_r2", "test_set", test_set.digest)
+    assert value == pytest.approx(evaluation["r2"], abs=1e-3)
+    assert f"metric test_r2 = {value:.4f} on dataset 'test_set'" in demo.outputs[invocation]
 
 
 @pytest.mark.parametrize("invocation", [0, 1], ids=["first-demo", "second-demo"])
@@ -153,9 +168,13 @@ def test_each_training_run_registers_its_inference_pipeline_that_predicts_as_ked
         assert f"registered as models:/spaceflights-pipeline/{invocation} (@challenger)" in output
     first, _ = _run_ids(demo.outputs[1])
     client = _client(demo.project)
-    [model_output] = client.get_run(first).outputs.model_outputs
+    models = {
+        client.get_logged_model(output.model_id).name: output.model_id
+        for output in client.get_run(first).outputs.model_outputs
+    }
+    assert set(models) == {"model", "price_model"}
     version = client.get_model_version_by_alias("spaceflights-pipeline", "challenger")
-    assert version.source == f"models:/{model_output.model_id}"
+    assert version.source == f"models:/{models['model']}"
     # Loaded as a user of the project does, its package importable: it predicts what the
     # training run's own predict node wrote.
     mlflow.set_tracking_uri(_uri(demo.project))

@@ -68,6 +68,20 @@ def evaluate(regressor: dict[str, Any], predictions: pd.DataFrame) -> dict[str, 
     }
 
 
+def as_price_model(regressor: dict[str, Any]) -> Any:
+    """The regressor as an MLflow pyfunc model, which ``price_model`` logs as a LoggedModel."""
+    from .price_model import PriceModel  # noqa: PLC0415 - imports MLflow: only this node
+
+    return PriceModel(regressor)
+
+
+def r2_of_model(model: Any, test_set: pd.DataFrame, options: dict[str, Any]) -> float:
+    """The R² of the logged model (loaded back from MLflow) on the test set: ``test_r2``."""
+    actual = test_set[options["target"]].to_numpy(dtype=float)
+    predicted = model.predict(test_set)["predicted"].to_numpy(dtype=float)
+    return float(1 - ((actual - predicted) ** 2).sum() / ((actual - actual.mean()) ** 2).sum())
+
+
 def r2_of(metrics: dict[str, Any]) -> float:
     """The R² of the evaluation, logged as the run's metric ``r2``."""
     return float(metrics["r2"])

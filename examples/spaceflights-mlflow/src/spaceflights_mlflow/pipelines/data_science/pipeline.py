@@ -5,12 +5,14 @@ from __future__ import annotations
 from kedro.pipeline import Pipeline, node, pipeline
 
 from .nodes import (
+    as_price_model,
     coefficients_table,
     evaluate,
     partition_by_location,
     plot_predictions,
     predict,
     r2_of,
+    r2_of_model,
     split_data,
     train_model,
 )
@@ -29,6 +31,8 @@ def create_pipeline() -> Pipeline:
             node(predict, ["regressor", "test_set"], "test_predictions"),
             node(evaluate, ["regressor", "test_predictions"], "metrics"),
             node(r2_of, "metrics", "r2"),
+            node(as_price_model, "regressor", "price_model"),
+            node(r2_of_model, ["price_model", "test_set", "params:model_options"], "test_r2"),
             node(coefficients_table, "regressor", "coefficients"),
             node(partition_by_location, "test_predictions", "predictions_by_location"),
             node(plot_predictions, "test_predictions", "predictions_plot"),
