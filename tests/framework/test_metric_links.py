@@ -1,6 +1,9 @@
-"""`kedro run`: a metric saved by a node reading a model and data of the run is linked to both."""
+"""`kedro run`: a metric saved by a node reading a model and data of the run is linked to both;
+the model, registered on save, loads back from the registry in the same run."""
 
 from __future__ import annotations
+
+import json
 
 import mlflow
 
@@ -25,12 +28,18 @@ def fit(table):
 def evaluate(model, table):
     r2 = float(model.score(table[["x"]], table.y))
     return r2, [r2 / 2, r2], r2
+
+
+def same(registered, model, table):
+    """The registry's champion, loaded by MlflowModelRegistryDataset, is the model just fitted."""
+    x = table[["x"]]
+    return {"same": registered.predict(x).tolist() == model.predict(x).tolist()}
 '''
 
 PIPELINES = """
 from kedro.pipeline import Pipeline, node
 
-from tracked_project.nodes import evaluate, fit, make
+from tracked_project.nodes import evaluate, fit, make, same
 
 
 def register_pipelines():
@@ -39,6 +48,7 @@ def register_pipelines():
             node(make, "params:n", "table", name="make"),
             node(fit, "table", "regressor", name="fit"),
             node(evaluate, ["regressor", "table"], ["r2", "r2_steps", "unlinked"], name="score"),
+            node(same, ["champion", "regressor", "table"], "same", name="same"),
         ])
     }
 """
@@ -53,6 +63,19 @@ table:
 regressor:
   type: kedro_mlflow.io.models.MlflowModelTrackingDataset
   flavor: mlflow.sklearn
+  save_args:
+    registered_model_name: line
+    alias: champion
+
+champion:
+  type: kedro_mlflow.io.models.MlflowModelRegistryDataset
+  model_name: line
+  alias: champion
+  flavor: mlflow.sklearn
+
+same:
+  type: json.JSONDataset
+  filepath: data/08_reporting/same.json
 
 r2:
   type: kedro_mlflow.io.metrics.MlflowMetricDataset
@@ -92,3 +115,9 @@ def test_metrics_are_linked_to_the_model_and_the_data_the_node_read(project):
         experiment_ids=[run.info.experiment_id], filter_string="metrics.r2 > 0.9"
     )
     assert [m.model_id for m in found] == [model.model_id]
+    # Registered on save, then loaded from the registry by alias in the same run.
+    assert client.get_model_version_by_alias("line", "champion").source == (
+        f"models:/{model.model_id}"
+    )
+    same = (project / "data" / "08_reporting" / "same.json").read_text()
+    assert json.loads(same) == {"same": True}
