@@ -66,7 +66,8 @@ def test_params_already_in_a_resumed_run_are_kept(tmp_path, caplog):
     pipeline, catalog = param_pipeline()
 
     with caplog.at_level(logging.WARNING):
-        params.log_parameters(client, run_id, settings.config, pipeline=pipeline, catalog=catalog)
+        found, tags = params.pipeline_params(settings.config, pipeline=pipeline, catalog=catalog)
+        params.log_params(client, run_id, found, tags)
     assert client.get_run(run_id).data.params["parameters"] == "changed"
     assert "already has the param 'parameters'" in caplog.text
     assert "param 'model'" not in caplog.text

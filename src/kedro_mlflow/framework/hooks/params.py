@@ -24,25 +24,6 @@ logger = logging.getLogger(__name__)
 MAX_PARAM_LENGTH = 6000
 
 
-def log_parameters(
-    client: MlflowClient,
-    run_id: str,
-    config: KedroMlflowConfig,
-    *,
-    pipeline: Pipeline,
-    catalog: CatalogProtocol[Any, Any],
-    where: str = "mlflow.yml",
-) -> None:
-    """Log the pipeline's ``params:...`` and ``parameters`` inputs as MLflow params.
-
-    Read from the catalog in this process, so it works with every runner. Params already
-    logged in the run (a resumed or joined run) with the same value are skipped; a
-    different value is kept as it was, with a warning: MLflow params cannot change.
-    """
-    params, tags = pipeline_params(config, pipeline=pipeline, catalog=catalog, where=where)
-    log_params(client, run_id, params, tags)
-
-
 def pipeline_params(
     config: KedroMlflowConfig,
     *,
