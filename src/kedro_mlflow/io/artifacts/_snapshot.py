@@ -9,7 +9,6 @@ A hard link would not do: Kedro's datasets rewrite a file in place (same inode).
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import shutil
@@ -18,9 +17,8 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kedro.io import AbstractDataset
-
 from kedro_mlflow.io.artifacts._cache import cache_root
+from kedro_mlflow.io.artifacts._local_files import copy_at
 
 if TYPE_CHECKING:
     from kedro_mlflow.io.artifacts._local_files import LocalTarget
@@ -97,7 +95,8 @@ def save_privately(
     """Save ``data`` into a private file, copy it into place at ``target``'s path.
 
     The bytes then logged are the ones this save wrote, even when another process writes the
-    same local path at the same moment.
+    same local path at the same moment. Called only for a dataset that is not versioned and
+    writes one plain file (``_local_files.writes_one_plain_file``).
 
     Returns:
         The private folder (to remove once logged) and the file in it; ``None`` (nothing
@@ -106,10 +105,8 @@ def save_privately(
     folder = new_folder()
     private = folder / "0" / target.path.name
     private.parent.mkdir()
-    config = copy.deepcopy(config)
-    config[target.config_key] = str(private)
     try:
-        AbstractDataset.from_config("MlflowArtifactDataset.writer", config).save(data)
+        copy_at(config, target, private).save(data)
         if not private.is_file() or private.is_symlink():
             shutil.rmtree(folder, ignore_errors=True)
             return None
