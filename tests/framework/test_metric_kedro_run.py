@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import mlflow
+from mlflow.entities import Run
 
 from tests.helpers import PACKAGE, all_runs, kedro, store_uri, write
 
@@ -56,17 +58,21 @@ report:
 """
 
 
+def run_project(project: Path, nodes: str, pipelines: str, catalog: str) -> Run:
+    """`kedro run` of ``project`` with these nodes, pipeline registry and catalog: its run."""
+    write(project / "src" / PACKAGE / "nodes.py", nodes)
+    write(project / "src" / PACKAGE / "pipeline_registry.py", pipelines)
+    write(project / "conf" / "base" / "catalog.yml", catalog)
+    kedro(project, "run")
+    (run,) = all_runs(store_uri(project))
+    assert run.info.status == "FINISHED"
+    return run
+
+
 def test_kedro_run_logs_every_metric_dataset_named_after_its_entry(project):
     """2.x fails for factory-made entries (#660) and drops `metadata` when it names them."""
-    write(project / "src" / PACKAGE / "nodes.py", NODES)
-    write(project / "src" / PACKAGE / "pipeline_registry.py", PIPELINES)
-    write(project / "conf" / "base" / "catalog.yml", CATALOG)
-    kedro(project, "run")
-
-    uri = store_uri(project)
-    (run,) = all_runs(uri)
-    assert run.info.status == "FINISHED"
-    client = mlflow.MlflowClient(uri)
+    run = run_project(project, NODES, PIPELINES, CATALOG)
+    client = mlflow.MlflowClient(store_uri(project))
     n = int(run.data.params["n"])
     history = {key: client.get_metric_history(run.info.run_id, key) for key in run.data.metrics}
     steps = {key: [(m.step, m.value) for m in values] for key, values in history.items()}
@@ -121,15 +127,10 @@ imported:
 
 def test_metrics_do_not_import_mlflow_into_the_kedro_run_process(project):
     """The helper process holds the run: a metric is a few bytes over its pipe."""
-    write(project / "src" / PACKAGE / "nodes.py", WATCH_NODES)
-    write(project / "src" / PACKAGE / "pipeline_registry.py", WATCH_PIPELINES)
-    write(project / "conf" / "base" / "catalog.yml", WATCH_CATALOG)
-    kedro(project, "run")
-
+    run = run_project(project, WATCH_NODES, WATCH_PIPELINES, WATCH_CATALOG)
     assert json.loads((project / "data" / "08_reporting" / "imported.json").read_text()) == {
         "mlflow": False
     }
-    (run,) = all_runs(store_uri(project))
     client = mlflow.MlflowClient(store_uri(project))
     assert run.data.metrics["accuracy"] == int(run.data.params["n"]) / 10
     assert [m.value for m in client.get_metric_history(run.info.run_id, "loss")] == [0.5, 0.25]

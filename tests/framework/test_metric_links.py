@@ -7,7 +7,8 @@ import json
 
 import mlflow
 
-from tests.helpers import PACKAGE, all_runs, kedro, store_uri, write
+from tests.framework.test_metric_kedro_run import run_project
+from tests.helpers import store_uri
 
 NODES = '''
 """Fit a line, score it on the table it was fitted on."""
@@ -93,15 +94,8 @@ unlinked:
 
 def test_metrics_are_linked_to_the_model_and_the_data_the_node_read(project):
     """2.0.3 never links them: the model's page shows no metric."""
-    write(project / "src" / PACKAGE / "nodes.py", NODES)
-    write(project / "src" / PACKAGE / "pipeline_registry.py", PIPELINES)
-    write(project / "conf" / "base" / "catalog.yml", CATALOG)
-    kedro(project, "run")
-
-    uri = store_uri(project)
-    (run,) = all_runs(uri)
-    assert run.info.status == "FINISHED"
-    client = mlflow.MlflowClient(uri)
+    run = run_project(project, NODES, PIPELINES, CATALOG)
+    client = mlflow.MlflowClient(store_uri(project))
     [output] = run.outputs.model_outputs
     model = client.get_logged_model(output.model_id)
     [table] = [d.dataset for d in run.inputs.dataset_inputs if d.dataset.name == "table"]
