@@ -23,7 +23,42 @@ from harness import MAIN_PY, Case
 from report import Target
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+    from harness import Sample
     from session import Session
+
+
+def variants(s: Session, folder: str) -> Iterator[tuple[str, Path, str, Path]]:
+    """Ours and, when its venv was built, 2.0.3: key, Python, label, a work folder of its own."""
+    for key, python, label in (("ours", MAIN_PY, "ours"), ("upstream", s.upstream_py, "2.0.3")):
+        if python is not None:
+            root = h.WORK / folder / key
+            root.mkdir(parents=True, exist_ok=True)
+            yield key, python, label, root
+
+
+def detail_target(
+    s: Session,
+    c: dict[str, Case],
+    name: str,
+    limit: float,
+    detail: Callable[[Sample], float | None],
+) -> None:
+    """A target on a measure taken inside each process (``detail`` of a sample), ours against
+    2.0.3's, medians of each."""
+
+    def median(key: str) -> float | None:
+        case = c.get(key)
+        return case.median_of(detail) if case is not None and case.ok else None
+
+    s.add(
+        Target(
+            name=name, baseline="2.0.3's", ours=median("ours"), base=median("upstream"), limit=limit
+        )
+    )
+
 
 SCRIPT = """
 import sys
@@ -45,17 +80,11 @@ else:
 
 def model_datasets(s: Session) -> None:
     """A model save at most half of 2.0.3's; a load no slower than 2.0.3's."""
-    pythons = {"ours": MAIN_PY, "upstream": s.upstream_py}
     for action in ("save", "load"):
         cases = {}
-        for key, python in pythons.items():
-            if python is None:
-                continue
-            root = h.WORK / "models" / key
-            root.mkdir(parents=True, exist_ok=True)
+        for key, python, label, root in variants(s, "models"):
             env = h.clean_env(KEDRO_MLFLOW_CACHE_DIR=str(root / "cache"))
             cmd = [str(python), "-c", SCRIPT, str(root), action]
-            label = "ours" if key == "ours" else "2.0.3"
             cases[key] = Case(f"{label}: {action} a tiny sklearn model", cmd, env)
             if action == "save":  # the store, a model to load, ours' requirements (untimed)
                 h.run_once(cases[key])
@@ -82,22 +111,8 @@ def pipeline_model(s: Session) -> None:
     title = "11. `kedro run` of a `pipeline_ml_factory` pipeline (a LinearRegression fit, its "
     title += "inference pipeline logged as a model at the end), local sqlite store"
     c = s.compare(title, cases, weight="mid", detail="hooks")
-
-    def tail(key: str) -> float | None:
-        case = c.get(key)
-        if case is None or not case.ok:
-            return None
-        return case.median_of(lambda x: x.extra.get("hooks", {}).get("tail"))
-
-    s.add(
-        Target(
-            name="last node's end to the run's end, PipelineML model logged",
-            baseline="2.0.3's",
-            ours=tail("ours"),
-            base=tail("upstream"),
-            limit=0.5,
-        )
-    )
+    name = "last node's end to the run's end, PipelineML model logged"
+    detail_target(s, c, name, 0.5, lambda x: x.extra.get("hooks", {}).get("tail"))
 
 
 METRIC_SCRIPT = """
@@ -123,34 +138,14 @@ with mlflow.start_run():
 
 def metric_datasets(s: Session) -> None:
     """A history of 1,000 points at most a tenth of 2.0.3's; a metric per epoch no slower."""
-    pythons = {"ours": MAIN_PY, "upstream": s.upstream_py}
     for what, text, limit in (
         ("metric", "save a metric at 100 epochs (MlflowMetricDataset, append)", 1.0),
         ("history", "save a 1,000-point history (MlflowMetricHistoryDataset)", 0.1),
     ):
         cases = {}
-        for key, python in pythons.items():
-            if python is None:
-                continue
-            root = h.WORK / "metrics" / key
-            root.mkdir(parents=True, exist_ok=True)
+        for key, python, label, root in variants(s, "metrics"):
             cmd = [str(python), "-c", METRIC_SCRIPT, str(root), what]
-            label = "ours" if key == "ours" else "2.0.3"
             cases[key] = Case(f"{label}: {text}", cmd, h.clean_env())
         c = s.compare(f"12. {text}, local sqlite", cases, weight="mid", detail="phases")
-
-        def save_s(key: str, c: dict[str, Case] = c) -> float | None:
-            case = c.get(key)
-            if case is None or not case.ok:
-                return None
-            return case.median_of(lambda x: x.info.get("phases", {}).get("save"))
-
-        s.add(
-            Target(
-                name=f"{what} saves (in the process)",
-                baseline="2.0.3's",
-                ours=save_s("ours"),
-                base=save_s("upstream"),
-                limit=limit,
-            )
-        )
+        save = lambda x: x.info.get("phases", {}).get("save")  # noqa: E731
+        detail_target(s, c, f"{what} saves (in the process)", limit, save)
