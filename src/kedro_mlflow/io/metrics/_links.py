@@ -8,7 +8,7 @@ that data's MLflow dataset record in the run (its name and digest, after its upl
 3's ``model_id``, ``dataset_name`` and ``dataset_digest`` of a metric, which the model's page
 shows and ``search_logged_models`` filters on (``_metric_log`` logs them).
 ``metadata: {kedro_mlflow: {link: false}}`` on the metric's entry turns it off; links given
-in ``save_args`` win.
+in an ``MlflowMetricDataset``'s ``save_args`` win.
 """
 
 from __future__ import annotations
